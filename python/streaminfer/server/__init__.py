@@ -1,0 +1,11 @@
+"""The HTTP, SSE and WebSocket layer over ``streaminfer._core`` (see API.md).
+
+``create_app`` builds the Starlette application; ``streaminfer serve`` runs it
+under uvicorn. Importing this package does not import the compiled core.
+"""
+
+from __future__ import annotations
+
+from streaminfer.server.config import ServerConfig
+
+__all__ = ["ServerConfig"]

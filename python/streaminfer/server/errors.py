@@ -1,0 +1,188 @@
+"""Error classes and handlers: every non-2xx body is API.md's error shape.
+
+``{"error": {"message": str, "type": str, "code": str | int | None, "param": str | None}}``
+
+Route code raises the small ``APIError`` subclasses below; ``core_errors``
+translates the compiled core's exceptions into them. Unexpected exceptions
+become a 500 in the same shape, with the traceback logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+logger = logging.getLogger("streaminfer.server")
+
+
+class APIError(Exception):
+    """An error with a status code, answered in the API error shape."""
+
+    status_code: ClassVar[int] = 400
+    error_type: ClassVar[str] = "invalid_request_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code: str | int | None = code if code is not None else self.default_code
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.error_type, self.code, self.param)
+
+
+class BadRequest(APIError):
+    status_code = 400
+    default_code = "bad_request"
+
+
+class Unauthorized(APIError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class NotFound(APIError):
+    status_code = 404
+    error_type = "not_found_error"
+    default_code = "not_found"
+
+
+class Conflict(APIError):
+    status_code = 409
+    error_type = "conflict_error"
+    default_code = "duplicate"
+
+
+class PayloadTooLarge(APIError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "body_too_large"
+
+
+class ValidationFailed(APIError):
+    status_code = 422
+    error_type = "invalid_request_error"
+    default_code = "validation_error"
+
+
+class TooManyRequests(APIError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "limit_reached"
+
+
+class ServiceUnavailable(APIError):
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "engine_unavailable"
+
+
+def error_body(message: str, error_type: str, code: str | int | None, param: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "code": code, "param": param}}
+
+
+def error_response(exc: APIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+
+
+def translate_core_error(exc: BaseException) -> APIError | None:
+    """The API error for an exception raised by ``streaminfer._core``, else None."""
+    from streaminfer import _core
+
+    if isinstance(exc, _core.RecordError):
+        message, index, field = (*exc.args, None, None, None)[:3]
+        param = None
+        if isinstance(index, int):
+            param = f"data[{index}]" + (f".{field}" if field else "")
+        return ValidationFailed(str(message), param=param, code="invalid_record")
+    if isinstance(exc, _core.ContextFullError):
+        message, n_tokens, n_available = (*exc.args, None, None, None)[:3]
+        text = str(message)
+        if isinstance(n_tokens, int) and isinstance(n_available, int):
+            text = f"{text} ({n_tokens} tokens requested, {n_available} available in the context)"
+        return BadRequest(text, code="context_full")
+    if isinstance(exc, _core.DuplicateError):
+        return Conflict(str(exc), code="duplicate_query")
+    if isinstance(exc, _core.LimitError):
+        return TooManyRequests(str(exc), code="limit_reached")
+    if isinstance(exc, _core.EngineClosedError):
+        return ServiceUnavailable(str(exc) or "the engine is closed", code="engine_closed")
+    if isinstance(exc, (ValueError, TypeError, OverflowError)):
+        return ValidationFailed(str(exc))
+    return None
+
+
+@contextmanager
+def core_errors(param: str | None = None) -> Iterator[None]:
+    """Raise the API error matching any core exception raised inside the block.
+
+    ``param`` names the request field a plain ValueError is about.
+    """
+    try:
+        yield
+    except APIError:
+        raise
+    except (ValueError, TypeError, OverflowError, RuntimeError) as exc:
+        api = translate_core_error(exc)
+        if api is None:
+            raise
+        if api.param is None and param is not None:
+            api.param = param
+        raise api from exc
+
+
+async def handle_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return error_response(exc)
+
+
+_HTTP_TYPES = {
+    400: ("invalid_request_error", "bad_request"),
+    401: ("authentication_error", "invalid_api_key"),
+    404: ("not_found_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "body_too_large"),
+}
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error_type, code = _HTTP_TYPES.get(exc.status_code, ("invalid_request_error", None))
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no route for {request.method} {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return JSONResponse(
+        error_body(message, error_type, code, None), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        error_body("internal server error", "server_error", "internal_error", None), status_code=500
+    )
+
+
+def exception_handlers() -> dict[Any, Any]:
+    return {
+        APIError: handle_api_error,
+        HTTPException: handle_http_exception,
+        Exception: handle_unexpected,
+    }

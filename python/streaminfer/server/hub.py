@@ -1,0 +1,176 @@
+"""The event dispatcher: core events -> SSE/WebSocket subscribers and /generate waiters.
+
+The core signals pending events on an eventfd; ``loop.add_reader`` wakes the
+loop, which takes them with ``Engine.poll_events()`` (never blocks) and routes
+them: ``flash_ready`` / ``data_updated`` by ``session_id`` to every subscriber
+of that session, ``token`` / ``generate_done`` / ``generate_error`` by
+``request_id`` to the request's waiter.
+
+Everything here runs on the event loop thread. Subscriber queues are bounded:
+a subscriber that falls behind loses its oldest events, and the loop never
+waits for it. A ``None`` in a queue means "the session is gone, stop".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streaminfer._core import Engine
+
+logger = logging.getLogger("streaminfer.server")
+
+Event = dict[str, Any]
+SESSION_EVENTS = frozenset({"flash_ready", "data_updated"})
+REQUEST_EVENTS = frozenset({"token", "generate_done", "generate_error"})
+
+
+class Subscription:
+    """One SSE stream's or WebSocket's view of a session's events."""
+
+    def __init__(self, session_id: str, maxsize: int) -> None:
+        self.session_id = session_id
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, event: Event | None) -> None:
+        """Enqueue without waiting; when full, drop the oldest event to make room."""
+        while True:
+            try:
+                self.queue.put_nowait(event)
+                return
+            except asyncio.QueueFull:
+                try:
+                    self.queue.get_nowait()
+                    self.dropped += 1
+                except asyncio.QueueEmpty:  # pragma: no cover - impossible on one thread
+                    pass
+
+    async def get(self) -> Event | None:
+        return await self.queue.get()
+
+
+class RequestWaiter:
+    """The events of one /generate request (at most max_tokens + 1 of them)."""
+
+    def __init__(self, session_id: str, request_id: int) -> None:
+        self.session_id = session_id
+        self.request_id = request_id
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    async def get(self) -> Event:
+        return await self.queue.get()
+
+
+class EventHub:
+    def __init__(self, engine: Engine, subscriber_queue_size: int = 256) -> None:
+        self._engine = engine
+        self._maxsize = subscriber_queue_size
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._waiters: dict[int, RequestWaiter] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fd = -1
+        self.events_dispatched = 0
+        self.events_unrouted = 0
+
+    # -- wiring -----------------------------------------------------------
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._fd = self._engine.event_fd
+        loop.add_reader(self._fd, self.drain)
+        self.drain()  # anything queued before the reader was attached
+
+    def stop(self) -> None:
+        if self._loop is not None and self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+        self._loop = None
+        self._fd = -1
+        for session_id in list(self._subscribers):
+            self.close_session(session_id, "the server is shutting down")
+
+    def drain(self) -> None:
+        """Reader callback: take every pending event and route it."""
+        try:
+            events = self._engine.poll_events()
+        except Exception:  # a closed engine, or a core bug: never break the loop
+            logger.exception("poll_events failed")
+            return
+        for event in events:
+            try:
+                self.dispatch(event)
+            except Exception:
+                logger.exception("could not dispatch event %r", event)
+
+    def dispatch(self, event: Event) -> None:
+        self.events_dispatched += 1
+        kind = event.get("type")
+        if kind in SESSION_EVENTS:
+            for sub in self._subscribers.get(str(event.get("session_id")), ()):
+                sub.offer(event)
+        elif kind in REQUEST_EVENTS:
+            waiter = self._waiters.get(event.get("request_id", -1))
+            if waiter is not None:
+                waiter.queue.put_nowait(event)
+            else:
+                self.events_unrouted += 1
+        else:
+            self.events_unrouted += 1
+
+    # -- subscribers ------------------------------------------------------
+    @contextmanager
+    def subscribe(self, session_id: str) -> Iterator[Subscription]:
+        sub = Subscription(session_id, self._maxsize)
+        self._subscribers.setdefault(session_id, set()).add(sub)
+        try:
+            yield sub
+        finally:
+            subs = self._subscribers.get(session_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subscribers[session_id]
+
+    def subscriber_count(self, session_id: str | None = None) -> int:
+        if session_id is not None:
+            return len(self._subscribers.get(session_id, ()))
+        return sum(len(subs) for subs in self._subscribers.values())
+
+    def dropped_count(self) -> int:
+        return sum(sub.dropped for subs in self._subscribers.values() for sub in subs)
+
+    # -- generate requests --------------------------------------------------
+    def watch(self, session_id: str, request_id: int) -> RequestWaiter:
+        """Collect a request's events. Call right after ``Session.generate`` returns,
+        with no ``await`` in between, so that no event is dispatched before it;
+        ``unwatch`` when done."""
+        waiter = RequestWaiter(session_id, request_id)
+        self._waiters[request_id] = waiter
+        return waiter
+
+    def unwatch(self, request_id: int) -> None:
+        self._waiters.pop(request_id, None)
+
+    @contextmanager
+    def watching(self, session_id: str, request_id: int) -> Iterator[RequestWaiter]:
+        try:
+            yield self.watch(session_id, request_id)
+        finally:
+            self.unwatch(request_id)
+
+    def waiter_count(self) -> int:
+        return len(self._waiters)
+
+    # -- session end ----------------------------------------------------------
+    def close_session(self, session_id: str, reason: str) -> None:
+        """Tell every subscriber and waiter of a session that it is gone."""
+        for sub in self._subscribers.get(session_id, ()):
+            sub.offer(None)
+        for waiter in list(self._waiters.values()):
+            if waiter.session_id == session_id:
+                waiter.queue.put_nowait(
+                    {"type": "generate_error", "request_id": waiter.request_id, "message": reason}
+                )

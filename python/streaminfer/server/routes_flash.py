@@ -1,0 +1,67 @@
+"""Flash queries: register, list, delete."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from streaminfer.server import schemas, views
+from streaminfer.server.errors import NotFound, core_errors
+from streaminfer.server.routes_sessions import DEFAULT_FLASH_TOKENS, MAX_FLASH_TOKENS
+from streaminfer.server.runtime import get_runtime
+
+
+async def register_flash(request: Request) -> JSONResponse:
+    rt = get_runtime(request)
+    rt.require()
+    with rt.registry.use(request.path_params["session_id"]) as entry:
+        body = await schemas.read_json(request, rt.config.max_body_bytes)
+        query = schemas.flash_query(body)
+        max_tokens = schemas.clamped_int(body, "max_tokens", DEFAULT_FLASH_TOKENS, 1, MAX_FLASH_TOKENS)
+        with core_errors(param="query"):
+            result = entry.session.register_flash(query, max_tokens)
+    return JSONResponse(
+        {
+            "id": views.as_int(result.get("id")),
+            "query": query,
+            "max_tokens": views.as_int(result.get("max_tokens", max_tokens)),
+            "n_tokens": views.as_int(result.get("n_tokens")),
+            "total_flash_queries": views.as_int(result.get("total_flash_queries")),
+            "status": "registered",
+        }
+    )
+
+
+async def list_flash(request: Request) -> JSONResponse:
+    rt = get_runtime(request)
+    rt.require()
+    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors():
+        items = [views.flash_query(item) for item in entry.session.list_flash()]
+        version = views.as_int(entry.session.data_version())
+    return JSONResponse(
+        {"flash_queries": items, "queries": items, "count": len(items), "current_data_version": version}
+    )
+
+
+async def delete_flash(request: Request) -> JSONResponse:
+    rt = get_runtime(request)
+    rt.require()
+    raw_id: str = request.path_params["query_id"]
+    with rt.registry.use(request.path_params["session_id"]) as entry:
+        not_found = NotFound(f"flash query {raw_id!r} not found", param="query_id", code="query_not_found")
+        if not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 9:
+            raise not_found
+        with core_errors():
+            deleted = entry.session.delete_flash(int(raw_id))
+            remaining = views.as_int(entry.session.flash_count())
+    if not deleted:
+        raise not_found
+    return JSONResponse({"success": True, "remaining": remaining})
+
+
+routes = [
+    Route("/v1/sessions/{session_id}/flash", register_flash, methods=["POST"]),
+    Route("/v1/sessions/{session_id}/flash", list_flash, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/flash/{query_id}", delete_flash, methods=["DELETE"]),
+]

@@ -1,0 +1,123 @@
+"""What the routes share: the engine (once loaded), the event hub and the session registry.
+
+The engine loads in a worker thread after the server starts listening, so
+``/v1/health`` answers 503 while the model loads and warms up, then 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import HTTPConnection
+
+from streaminfer.server.config import ServerConfig
+from streaminfer.server.errors import ServiceUnavailable
+from streaminfer.server.hub import EventHub
+from streaminfer.server.registry import SessionRegistry
+
+if TYPE_CHECKING:
+    from streaminfer._core import Engine
+
+logger = logging.getLogger("streaminfer.server")
+
+Announce = Callable[[str], None]
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: ServerConfig,
+        engine: Engine | None = None,
+        *,
+        announce: Announce | None = None,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine: Engine | None = engine
+        self.owns_engine = engine is None
+        self.hub: EventHub | None = None
+        self.registry = SessionRegistry(config.max_sessions)
+        self.ready = False
+        self.error: str | None = None
+        self._announce = announce or logger.info
+        self._on_fatal = on_fatal
+
+    # -- lifecycle --------------------------------------------------------
+    async def start(self) -> None:
+        """Load (unless given) and warm up the engine, then attach the event hub."""
+        try:
+            if self.engine is None:
+                cfg = self.config
+                self._announce(
+                    f"loading model {cfg.model_path} (ctx {cfg.ctx_size}, threads {cfg.threads or 'auto'})"
+                )
+                started = time.perf_counter()
+                self.engine = await asyncio.to_thread(self._load)
+                self._announce(
+                    f"model loaded in {time.perf_counter() - started:.2f} s "
+                    f"(threads {self.engine.n_threads}, ctx {self.engine.n_ctx})"
+                )
+            engine = self.engine
+            started = time.perf_counter()
+            await asyncio.to_thread(self._warm_up, engine)
+            hub = EventHub(engine, self.config.subscriber_queue_size)
+            hub.start(asyncio.get_running_loop())
+            self.hub = hub
+            self.ready = True
+            self._announce(f"warm-up done in {time.perf_counter() - started:.2f} s; ready")
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            logger.error("engine start failed: %s", self.error)
+            if self._on_fatal is not None:
+                self._on_fatal(exc)
+
+    def _load(self) -> Engine:
+        from streaminfer import _core
+
+        cfg = self.config
+        return _core.Engine(
+            cfg.model_path,
+            n_ctx=cfg.ctx_size,
+            n_threads=cfg.threads,
+            n_gpu_layers=cfg.n_gpu_layers,
+            queue_capacity=cfg.queue_capacity,
+        )
+
+    @staticmethod
+    def _warm_up(engine: Engine) -> None:
+        session_id = "warmup_" + secrets.token_hex(6)
+        engine.create_session(session_id, "ohlcv", "Warm-up.")
+        engine.destroy_session(session_id)
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self.hub is not None:
+            self.hub.stop()
+            self.hub = None
+        ids = self.registry.clear()
+        engine = self.engine
+        if engine is None:
+            return
+        if self.owns_engine:
+            await asyncio.to_thread(engine.close)
+            self.engine = None
+        else:
+            for session_id in ids:
+                await asyncio.to_thread(engine.destroy_session, session_id)
+
+    # -- access from routes -------------------------------------------------
+    def require(self) -> tuple[Engine, EventHub]:
+        if not self.ready or self.engine is None or self.hub is None:
+            detail = f"engine failed to start: {self.error}" if self.error else "the model is still loading"
+            raise ServiceUnavailable(detail, code="engine_not_ready", headers={"Retry-After": "5"})
+        return self.engine, self.hub
+
+
+def get_runtime(conn: HTTPConnection) -> Runtime:
+    runtime: Runtime = conn.app.state.runtime
+    return runtime

@@ -1,0 +1,189 @@
+"""``streaminfer serve``: run the API under uvicorn.
+
+Cheap to import (the CLI imports it to build its parser): uvicorn, Starlette
+and the compiled core are imported by the handler only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from streaminfer.server.config import MiB, ServerConfig
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+API_KEYS_ENV = "STREAMINFER_API_KEYS"
+
+
+def _int_at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def add_serve_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the REST, SSE and WebSocket server",
+        description="Serve the session API (see API.md) over HTTP, SSE and WebSocket.",
+    )
+    parser.add_argument(
+        "--model", default="default", help="a known model name (default: %(default)s) or a GGUF path"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port",
+        type=_int_at_least(0),
+        default=8080,
+        help="port to listen on, 0 for any (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ctx-size",
+        type=_int_at_least(64),
+        default=2048,
+        metavar="N",
+        help="context size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads", type=_int_at_least(0), default=0, metavar="N", help="decode threads, 0 = automatic"
+    )
+    parser.add_argument(
+        "--gpu-layers", type=_int_at_least(0), default=0, metavar="N", help="layers to offload to a GPU build"
+    )
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY",
+        help=f"require 'Authorization: Bearer KEY' (also ${API_KEYS_ENV}, comma-separated)",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=_int_at_least(1),
+        default=16,
+        metavar="N",
+        help="live sessions (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--queue-capacity",
+        type=_int_at_least(1),
+        default=4096,
+        metavar="N",
+        help="records queued per session before pushes drop (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body-size",
+        type=_int_at_least(1024),
+        default=16 * MiB,
+        metavar="BYTES",
+        help="largest request body and WebSocket frame (default: 16 MiB)",
+    )
+    parser.add_argument(
+        "--sse-ping-interval",
+        type=_positive_float,
+        default=15.0,
+        metavar="SECONDS",
+        help="': ping' comment after this much SSE silence (default: %(default)s)",
+    )
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(default: %(default)s)")
+    parser.set_defaults(handler=serve)
+
+
+def _say(message: str) -> None:
+    print(f"streaminfer: {message}", file=sys.stderr, flush=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from streaminfer.cli import CommandError
+    from streaminfer.models import resolve_model
+
+    model_path = resolve_model(args.model, progress=_say)
+    try:
+        import uvicorn
+
+        from streaminfer import _core  # noqa: F401  (fail now, not after the server started)
+        from streaminfer.server.app import create_app
+    except ImportError as exc:
+        raise CommandError(f"cannot start the server: {exc}") from exc
+
+    api_keys = list(args.api_keys)
+    api_keys += [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",") if key.strip()]
+    config = ServerConfig(
+        model_path=str(model_path),
+        host=args.host,
+        port=args.port,
+        ctx_size=args.ctx_size,
+        threads=args.threads,
+        n_gpu_layers=args.gpu_layers,
+        api_keys=tuple(api_keys),
+        max_sessions=args.max_sessions,
+        queue_capacity=args.queue_capacity,
+        max_body_bytes=args.max_body_size,
+        max_ws_frame_bytes=args.max_body_size,
+        sse_ping_interval_s=args.sse_ping_interval,
+        log_level=args.log_level,
+    )
+    level = logging.DEBUG if args.log_level == "trace" else getattr(logging, args.log_level.upper())
+    logging.basicConfig(level=level, format="%(levelname)s:     %(name)s: %(message)s")
+
+    fatal: list[BaseException] = []
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                for server in getattr(self, "servers", []):
+                    for sock in server.sockets or ():
+                        host, port = sock.getsockname()[:2]
+                        shown = f"[{host}]" if ":" in str(host) else host
+                        _say(f"listening on http://{shown}:{port}")
+
+    def on_fatal(exc: BaseException) -> None:
+        fatal.append(exc)
+        server.should_exit = True
+
+    app = create_app(config, announce=_say, on_fatal=on_fatal)
+    keys_note = f", {len(api_keys)} API key(s)" if api_keys else ", no API key"
+    _say(f"starting the server on {args.host}:{args.port}{keys_note}")
+    server = Server(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            ws_max_size=config.max_ws_frame_bytes,
+            timeout_graceful_shutdown=5,
+            access_log=args.log_level in ("debug", "trace"),
+        )
+    )
+    server.run()
+    if fatal:
+        raise CommandError(f"the engine failed to start: {fatal[0]}")
+    return 0
