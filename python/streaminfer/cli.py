@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from streaminfer import __version__
 from streaminfer.models import ModelDownloadError, ModelNotFoundError, list_models, resolve_model
+from streaminfer.server.serve import add_serve_parser
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -100,7 +101,7 @@ def add_models_parser(subparsers: Subparsers) -> None:
 #         serve.add_argument("--model", default="default")
 #         serve.set_defaults(handler=_serve)  # imports the server lazily
 # appended to this list.
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_models_parser]
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_models_parser, add_serve_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:
