@@ -1,0 +1,82 @@
+// Flash queries (standing questions re-answered after every data batch) and
+// the answer decoder shared by flash queries and generate requests.
+//
+// Answers are decoded on copies of the live sequence: llama_memory_seq_cp
+// onto a scratch sequence id (with the unified KV cache the copy shares the
+// cells, nothing is copied), the question appended there, greedy decoding,
+// then the scratch sequence is removed. Several questions decode side by
+// side, one llama_decode per step for all of them.
+#pragma once
+
+#include "model.h"
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+struct llama_context;
+
+namespace streaminfer {
+
+constexpr int32_t MAX_FLASH_QUERIES    = 20;
+constexpr int32_t MAX_FLASH_TOKENS     = 256;
+constexpr int32_t DEFAULT_FLASH_TOKENS = 32;
+
+// Sequence ids inside a session's llama_context.
+constexpr int32_t SEQ_LIVE     = 0;                     // prefix + data window
+constexpr int32_t SEQ_FLASH0   = 1;                     // flash query i uses SEQ_FLASH0 + i
+constexpr int32_t SEQ_GENERATE = SEQ_FLASH0 + MAX_FLASH_QUERIES;
+constexpr int32_t N_SEQ_MAX    = SEQ_GENERATE + 1;
+
+// One question to answer on a copy of the live sequence.
+struct answer_job {
+    // in
+    int32_t                  seq_id = SEQ_GENERATE;
+    std::vector<token_id>    prompt;            // question tokens (template applied)
+    int32_t                  max_tokens = DEFAULT_FLASH_TOKENS;
+    bool                     stop_at_newline = true;
+    std::vector<std::string> stop;              // stop strings (generate)
+    // out
+    std::string text;
+    int32_t     n_generated = 0;
+    double      gap_sum = 0.0;   // sum of per-step top-1 minus top-2 probability
+    int32_t     n_steps = 0;
+    float       first_logit_gap = 0.0f;
+    bool        done = false;
+    std::string held;            // tail of a UTF-8 sequence not yet streamed
+
+    // Mean top-1/top-2 probability gap over the answer's steps, in [0, 1].
+    double confidence() const { return n_steps > 0 ? gap_sum / n_steps : 0.0; }
+};
+
+// Called after each emitted piece of a job's text (generate streaming).
+using piece_callback = std::function<void(const answer_job & job, const std::string & piece, int32_t pos)>;
+
+// Decode every job side by side on copies of SEQ_LIVE starting at pos_next.
+// Decode thread only. Returns false when llama_decode failed (jobs are left
+// partial; scratch sequences are removed either way).
+bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, int32_t n_batch,
+                    std::vector<answer_job> & jobs, const piece_callback & on_piece);
+
+// Trims and folds runs of whitespace to one space: the key for matching a
+// generate prompt against a flash query.
+std::string normalize_question(const std::string & text);
+
+struct flash_query {
+    int32_t               id = 0;
+    std::string           query;
+    std::string           key;        // normalize_question(query)
+    int32_t               max_tokens = DEFAULT_FLASH_TOKENS;
+    std::vector<token_id> tokens;     // question with the template applied
+    // answer
+    bool        has_answer = false;
+    std::string value;
+    double      confidence = 0.0;
+    float       logit_gap = 0.0f;
+    int64_t     data_version = 0;
+    int64_t     evaluated_at = 0;     // Unix ms
+};
+
+} // namespace streaminfer
