@@ -202,10 +202,10 @@ std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int
 PYBIND11_MODULE(_core, m) {
     m.doc() = "streaminfer core: continuous inference on llama.cpp";
 
-    static py::exception<model_load_error> model_load(m, "ModelLoadError", PyExc_RuntimeError);
-    static py::exception<limit_error>      limit(m, "LimitError", PyExc_RuntimeError);
-    static py::exception<duplicate_error>  duplicate(m, "DuplicateError", PyExc_ValueError);
-    static py::exception<closed_error>     closed(m, "EngineClosedError", PyExc_RuntimeError);
+    py::register_exception<model_load_error>(m, "ModelLoadError", PyExc_RuntimeError);
+    py::register_exception<limit_error>(m, "LimitError", PyExc_RuntimeError);
+    py::register_exception<duplicate_error>(m, "DuplicateError", PyExc_ValueError);
+    py::register_exception<closed_error>(m, "EngineClosedError", PyExc_RuntimeError);
     exc_record       = py::exception<record_error>(m, "RecordError", PyExc_ValueError);
     exc_context_full = py::exception<context_full_error>(m, "ContextFullError", PyExc_ValueError);
     py::register_exception_translator([](std::exception_ptr p) {
@@ -306,6 +306,20 @@ PYBIND11_MODULE(_core, m) {
             }
             return to_dict(f);
         })
+        .def("probe", [](py_session & ps, const std::string & prompt, int32_t max_tokens) {
+            answer_job job;
+            {
+                py::gil_scoped_release nogil;
+                job = ps.eng->probe(ps.s, prompt, max_tokens);
+            }
+            py::dict d;
+            d["text"]       = to_str(job.text);
+            d["n_tokens"]   = job.n_generated;
+            d["confidence"] = job.confidence();
+            d["logit_gap"]  = job.first_logit_gap;
+            d["logits"]     = job.first_logits;
+            return d;
+        }, py::arg("prompt"), py::arg("max_tokens") = 16)
         .def("register_flash", [](py_session & ps, const std::string & query, int32_t max_tokens) {
             return to_dict(ps.eng->register_flash(ps.s, query, max_tokens));
         }, py::arg("query"), py::arg("max_tokens") = DEFAULT_FLASH_TOKENS)

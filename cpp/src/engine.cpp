@@ -163,4 +163,8 @@ field_map engine::mark_prefix(const std::shared_ptr<session> & s) {
     return on_decode_thread<field_map>([s] { return s->run_mark_prefix(); });
 }
 
+answer_job engine::probe(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens) {
+    return on_decode_thread<answer_job>([s, prompt, max_tokens] { return s->run_probe(prompt, max_tokens); });
+}
+
 } // namespace streaminfer

@@ -56,6 +56,7 @@ public:
                          std::vector<std::string> stop);
     field_map   append_text(const std::shared_ptr<session> & s, const std::string & text);
     field_map   mark_prefix(const std::shared_ptr<session> & s);
+    answer_job  probe(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens);
 
     void close();
     bool closed() const { return closed_.load(std::memory_order_acquire); }

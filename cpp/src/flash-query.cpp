@@ -100,6 +100,9 @@ token_id take_step(answer_job & job, const model & mdl, const float * logits, in
     const top2 t = scan_logits(logits, mdl.n_vocab());
     if (job.n_steps == 0) {
         job.first_logit_gap = t.l1 - t.l2;
+        if (job.keep_first_logits) {
+            job.first_logits.assign(logits, logits + mdl.n_vocab());
+        }
     }
     job.gap_sum += t.gap;
     job.n_steps += 1;

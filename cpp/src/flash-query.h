@@ -38,6 +38,7 @@ struct answer_job {
     int32_t                  max_tokens = DEFAULT_FLASH_TOKENS;
     bool                     stop_at_newline = true;
     std::vector<std::string> stop;              // stop strings (generate)
+    bool                     keep_first_logits = false;
     // out
     std::string text;
     int32_t     n_generated = 0;
@@ -46,6 +47,7 @@ struct answer_job {
     float       first_logit_gap = 0.0f;
     bool        done = false;
     std::string held;            // tail of a UTF-8 sequence not yet streamed
+    std::vector<float> first_logits; // [n_vocab], when keep_first_logits
 
     // Mean top-1/top-2 probability gap over the answer's steps, in [0, 1].
     double confidence() const { return n_steps > 0 ? gap_sum / n_steps : 0.0; }

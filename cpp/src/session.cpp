@@ -117,7 +117,19 @@ push_result session::push(std::vector<record> && records) {
 size_t session::drain_ring() {
     std::vector<tokenized_record> local;
     record rec;
-    while (local.size() < 1024 && ring_.try_pop(rec)) {
+    // Falling behind: what is beyond the newest window_size records would be
+    // evicted before any question saw it, so it is neither tokenized nor
+    // decoded (counted as skipped).
+    const size_t backlog = ring_.size();
+    size_t n_skip = backlog > static_cast<size_t>(window_size_) ? backlog - static_cast<size_t>(window_size_) : 0;
+    for (size_t i = 0; i < n_skip; ++i) {
+        if (!ring_.try_pop(rec)) {
+            n_skip = i;
+            break;
+        }
+    }
+    skipped_.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_relaxed);
+    while (local.size() < static_cast<size_t>(window_size_) && ring_.try_pop(rec)) {
         tokenized_record tr;
         tr.text   = format_record(rec);
         tr.tokens = model_.tokenize(tr.text, false, false);
@@ -131,7 +143,7 @@ size_t session::drain_ring() {
         }
     }
     tokenized_.fetch_add(static_cast<int64_t>(local.size()), std::memory_order_relaxed);
-    return local.size();
+    return local.size() + n_skip;
 }
 
 // ---- decode thread ----
@@ -253,6 +265,7 @@ void session::run_stream_batch() {
         std::lock_guard<std::mutex> lock(view_mu_);
         const eviction ev = window_.make_room(ctx_, static_cast<int32_t>(batch.size()), n_tokens, limit);
         evicted_records_.fetch_add(ev.n_records, std::memory_order_relaxed);
+        publish_positions(); // readers must not see the pre-eviction pos_max while the batch decodes
     }
     // A batch larger than the whole data budget (tiny contexts): its oldest
     // records cannot be kept either.
@@ -414,6 +427,19 @@ void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int
                      .set("pos_max", static_cast<int64_t>(pos - 1)));
 }
 
+answer_job session::run_probe(const std::string & prompt, int32_t max_tokens) {
+    std::vector<answer_job> jobs(1);
+    answer_job & job       = jobs[0];
+    job.prompt             = prepare_generate(prompt);
+    job.max_tokens         = std::max(1, std::min(max_tokens, n_ctx_ - window_.pos_next() - static_cast<int32_t>(job.prompt.size())));
+    job.stop_at_newline    = true;
+    job.keep_first_logits  = true;
+    if (!decode_answers(ctx_, model_, window_.pos_next(), cfg_.n_batch, jobs, nullptr)) {
+        throw std::runtime_error("llama_decode failed while probing");
+    }
+    return std::move(jobs[0]);
+}
+
 field_map session::run_append(const std::string & text) {
     check_open();
     std::vector<token_id> tokens = model_.tokenize(text, false, false);
@@ -427,6 +453,7 @@ field_map session::run_append(const std::string & text) {
     {
         std::lock_guard<std::mutex> lock(view_mu_);
         window_.make_room(ctx_, 0, static_cast<int32_t>(tokens.size()), limit);
+        publish_positions();
     }
     if (!tokens.empty() && !decode_tokens(tokens, window_.pos_next())) {
         throw std::runtime_error("llama_decode failed on the appended text");

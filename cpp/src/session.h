@@ -66,7 +66,7 @@ struct session_config {
     int32_t      window_size = 0;       // 0: chosen from n_ctx, type and the flash reserve
     int32_t      n_batch = 512;
     int32_t      n_threads = 0;
-    int32_t      queue_capacity = 4096;
+    int32_t      queue_capacity = 0;        // 0: the engine default
     std::vector<std::pair<std::string, int32_t>> flash; // registered at creation
 };
 
@@ -115,6 +115,8 @@ public:
     void    run_flash();                   // answer every flash query
     void    run_generate(int64_t request_id, std::vector<token_id> prompt, int32_t max_tokens,
                          std::vector<std::string> stop);
+    // Answers synchronously (diagnostics: equivalence test, benchmarks).
+    answer_job run_probe(const std::string & prompt, int32_t max_tokens);
     field_map run_append(const std::string & text);
     field_map run_mark_prefix();
     void    release();                     // free the KV memory; the session is closed after
@@ -185,7 +187,7 @@ private:
     std::atomic<int64_t> total_enqueued_{0};      // producer
     std::atomic<int64_t> total_dropped_{0};       // producer
     std::atomic<int64_t> tokenized_{0};           // tokenization worker
-    std::atomic<int64_t> skipped_{0};             // decode thread
+    std::atomic<int64_t> skipped_{0};             // tokenization worker and decode thread
     std::atomic<int64_t> items_processed_{0};     // decode thread
     std::atomic<int64_t> batches_processed_{0};   // decode thread
     std::atomic<int64_t> total_process_time_us_{0};

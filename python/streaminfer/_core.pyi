@@ -90,6 +90,10 @@ class Session:
         """Decode raw text into the live context: {n_tokens_added, total_tokens, pos_max}."""
     def mark_prefix(self) -> dict[str, int]:
         """Freeze everything decoded so far as the prefix: {prefix_end, n_records_frozen}."""
+    def probe(self, prompt: str, max_tokens: int = 16) -> dict[str, Any]:
+        """Answer now, on the decode thread (blocks; GIL released), like a flash query
+        (greedy, stops at a newline). Diagnostics for the equivalence test and benchmarks:
+        {text, n_tokens, confidence, logit_gap, logits: first step's logits [n_vocab]}."""
     def register_flash(self, query: str, max_tokens: int = 32) -> dict[str, int]:
         """{id, max_tokens, n_tokens, total_flash_queries}; LimitError past 20, DuplicateError."""
     def list_flash(self) -> list[dict[str, Any]]:

@@ -1,0 +1,77 @@
+"""Helpers for the engine tests: record generators, waiting and event collection."""
+
+from __future__ import annotations
+
+import random
+import select
+import time
+from collections.abc import Callable
+from typing import Any
+
+from streaminfer import _core
+
+
+def ohlcv_records(n: int, *, seed: int = 0, start: float = 100.0, t0: int = 1_700_000_000) -> list[dict[str, Any]]:
+    """A random walk of candles, one per minute."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    price = start
+    for i in range(n):
+        o = price
+        c = max(1.0, o + rng.uniform(-1.0, 1.1))
+        out.append(
+            {
+                "o": round(o, 2),
+                "h": round(max(o, c) + rng.uniform(0, 0.5), 2),
+                "l": round(min(o, c) - rng.uniform(0, 0.5), 2),
+                "c": round(c, 2),
+                "v": rng.randint(1000, 99999),
+                "timestamp": t0 + 60 * i,
+            }
+        )
+        price = c
+    return out
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 120.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def wait_idle(session: _core.Session, expected_enqueued: int | None = None, timeout: float = 180.0) -> dict[str, Any]:
+    """Waits until every enqueued record was decoded or skipped (and flash queries answered)."""
+
+    def idle() -> bool:
+        st = session.state()
+        settled = st["items_processed"] + st["skipped"] == st["total_enqueued"] and st["queue_size"] == 0
+        if expected_enqueued is not None:
+            settled = settled and st["total_enqueued"] == expected_enqueued
+        return bool(settled)
+
+    wait_until(idle, timeout, f"session {session.session_id} to go idle")
+    return session.state()
+
+
+class EventCollector:
+    """Drains the engine's events the way the server does: wait on event_fd, then poll."""
+
+    def __init__(self, engine: _core.Engine) -> None:
+        self.engine = engine
+        self.events: list[dict[str, Any]] = []
+
+    def pump(self, timeout: float = 0.2) -> None:
+        select.select([self.engine.event_fd], [], [], timeout)
+        self.events.extend(self.engine.poll_events())
+
+    def of(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["session_id"] == session_id and (kind is None or e["type"] == kind)]
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.events):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for events")
+            self.pump()
