@@ -1,7 +1,9 @@
 """Fixtures and helpers for the API tests: a real ``streaminfer serve`` in a subprocess.
 
-Test modules import what they use: ``from api_server import ...``. The
-servers are session-scoped (one model load each for the whole run):
+Test modules import the fixtures they use under their ``*_fixture`` names
+(``from api_server import api_server_fixture, client_fixture  # noqa: F401``;
+pytest knows them as ``api_server``, ``client``...), including the ones
+those depend on. The servers are session-scoped (one model load each):
 
 - ``api_server``: no auth, 1 MiB body / WebSocket frame limit, SSE ping every 0.5 s;
 - ``auth_server``: two API keys and at most 2 sessions.
@@ -36,7 +38,7 @@ THREADS = 2
 MAX_BODY_BYTES = 1 << 20
 SSE_PING_INTERVAL_S = 0.5
 STARTUP_TIMEOUT_S = 300.0
-WAIT_S = 60.0  # the longest any test waits for the model (an event, an evaluation)
+WAIT_S = 90.0  # the longest any test waits for the model (an event, an evaluation)
 API_KEYS = ("key-one-" + secrets.token_hex(8), "key-two-" + secrets.token_hex(8))
 AUTH_MAX_SESSIONS = 2
 
@@ -76,7 +78,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env() -> dict[str, str]:
+def server_env() -> dict[str, str]:
     """The subprocess imports the same ``streaminfer`` as this process."""
     env = dict(os.environ)
     package_root = str(Path(streaminfer.__file__).resolve().parent.parent)
@@ -113,7 +115,7 @@ def launch(model_path: Path | str, *extra: str, api_key: str | None = None) -> R
     fd, log_name = tempfile.mkstemp(prefix="streaminfer-serve-", suffix=".log")
     with os.fdopen(fd, "wb") as log:
         process = subprocess.Popen(
-            serve_command(model_path, port, *extra), stdout=log, stderr=subprocess.STDOUT, env=_env()
+            serve_command(model_path, port, *extra), stdout=log, stderr=subprocess.STDOUT, env=server_env()
         )
     return RunningServer(port, process, Path(log_name), api_key, list(extra))
 
@@ -152,8 +154,8 @@ def running(model_path: Path | str, *extra: str, api_key: str | None = None) -> 
         stop(server)
 
 
-@pytest.fixture(scope="session")
-def api_server(model_path: Path) -> Iterator[RunningServer]:
+@pytest.fixture(scope="session", name="api_server")
+def api_server_fixture(model_path: Path) -> Iterator[RunningServer]:
     with running(
         model_path,
         "--max-body-size",
@@ -166,8 +168,8 @@ def api_server(model_path: Path) -> Iterator[RunningServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def auth_server(model_path: Path) -> Iterator[RunningServer]:
+@pytest.fixture(scope="session", name="auth_server")
+def auth_server_fixture(model_path: Path) -> Iterator[RunningServer]:
     with running(
         model_path,
         "--api-key",
@@ -179,14 +181,14 @@ def auth_server(model_path: Path) -> Iterator[RunningServer]:
         yield server
 
 
-@pytest.fixture
-def client(api_server: RunningServer) -> Iterator[httpx.Client]:
+@pytest.fixture(name="client")
+def client_fixture(api_server: RunningServer) -> Iterator[httpx.Client]:
     with api_server.client() as c:
         yield c
 
 
-@pytest.fixture
-def session_id(client: httpx.Client) -> Iterator[str]:
+@pytest.fixture(name="session_id")
+def session_id_fixture(client: httpx.Client) -> Iterator[str]:
     """A fresh ohlcv session, deleted afterwards."""
     with session(client, "ohlcv") as sid:
         yield sid

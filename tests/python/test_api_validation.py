@@ -34,7 +34,7 @@ from streaminfer.server.errors import (
 )
 from streaminfer.server.registry import SessionRegistry, new_session_id
 
-GOOD = {
+GOOD: dict[str, dict[str, Any]] = {
     "ohlcv": {"o": 1, "h": 2.5, "l": 0.5, "c": 2, "v": 100, "sym": "X", "timestamp": 1_700_000_000},
     "iot": {"sid": "a", "val": 1.5, "lo": 0, "hi": 3},
     "spatial": {"x": 0, "y": 0, "z": 0, "spd": 1.0, "hdg": 360},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,14 +17,20 @@ from streaminfer.server.registry import SessionEntry
 from streaminfer.server.runtime import get_runtime
 from streaminfer.server.sse import EventStreamResponse, frame
 
+if TYPE_CHECKING:
+    from streaminfer._core import Engine
+
 DEFAULT_MAX_TOKENS = 128
 
 
-def _cached_result(entry: SessionEntry, cached: dict[str, Any]) -> dict[str, Any]:
+def _cached_result(engine: Engine, entry: SessionEntry, cached: dict[str, Any]) -> dict[str, Any]:
     state = entry.session.state()
+    text = views.as_str(cached.get("value"))
+    # The core's cached_answer n_tokens counts the question's tokens; the answer's count is wanted.
+    n_tokens = len(engine.model.tokenize(text)) if text else 0
     return {
-        "text": views.as_str(cached.get("value")),
-        "n_tokens": views.as_int(cached.get("n_tokens")),
+        "text": text,
+        "n_tokens": n_tokens,
         "tokens_generated": 0,
         "total_tokens": views.as_int(state.get("n_tokens")),
         "pos_max": views.as_int(state.get("pos_max")),
@@ -102,7 +108,7 @@ async def _cached_frames(result: dict[str, Any]) -> AsyncIterator[bytes]:
 
 async def generate(request: Request) -> Response | EventStreamResponse:
     rt = get_runtime(request)
-    _, hub = rt.require()
+    engine, hub = rt.require()
     session_id = request.path_params["session_id"]
     with rt.registry.use(session_id) as entry:
         session = entry.session
@@ -116,7 +122,7 @@ async def generate(request: Request) -> Response | EventStreamResponse:
         with core_errors(param="prompt"):
             cached = session.cached_answer(prompt)
         if cached is not None:
-            result = _cached_result(entry, cached)
+            result = _cached_result(engine, entry, cached)
             if stream:
                 return EventStreamResponse(_cached_frames(result))
             return JSONResponse(result)

@@ -1,0 +1,122 @@
+"""Service routes and the ``streaminfer serve`` process: health, models, startup, bad models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from api_server import (  # noqa: F401  (fixtures)
+    api_server_fixture,
+    assert_error,
+    client_fixture,
+    free_port,
+    launch,
+    serve_command,
+    server_env,
+    stop,
+)
+
+
+def test_health_and_models(client: httpx.Client, model_path: Path) -> None:
+    health = client.get("/v1/health")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "model": model_path.stem}
+    models = client.get("/v1/models").json()
+    assert models == {
+        "object": "list",
+        "data": [
+            {
+                "id": model_path.stem,
+                "object": "model",
+                "created": int(model_path.stat().st_mtime),
+                "owned_by": "streaminfer",
+            }
+        ],
+    }
+
+
+def test_unknown_routes_and_methods_use_the_error_shape(client: httpx.Client) -> None:
+    assert assert_error(client.get("/v1/nowhere"), 404)["type"] == "not_found_error"
+    assert_error(client.get("/"), 404)
+    assert_error(client.put("/v1/health"), 405)
+    assert_error(client.get("/v1/sessions/init"), 405)
+
+
+def test_internal_stats(client: httpx.Client) -> None:
+    stats = client.get("/v1/internal/stats").json()
+    for key in ("sessions", "max_sessions", "subscribers", "generate_waiters", "events_dispatched"):
+        assert isinstance(stats[key], int)
+    assert isinstance(stats["engine"], dict)
+
+
+def test_startup_loads_then_reports_ready(model_path: Path) -> None:
+    """While the model loads, health is 503 in the error shape (or the port is not open yet)."""
+    server = launch(model_path)
+    try:
+        seen: set[int] = set()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert server.process.poll() is None, server.log()
+            try:
+                response = httpx.get(f"{server.base_url}/v1/health", timeout=5, trust_env=False)
+            except httpx.TransportError:
+                time.sleep(0.02)
+                continue
+            seen.add(response.status_code)
+            if response.status_code == 503:
+                assert_error(response, 503)
+            if response.status_code == 200:
+                break
+            time.sleep(0.02)
+        assert 200 in seen and seen <= {200, 503}, seen
+        log = server.log()
+        assert f"loading model {model_path}" in log and "ctx 1024" in log and "threads 2" in log
+        assert f"listening on http://127.0.0.1:{server.port}" in log
+    finally:
+        stop(server)
+    assert server.process.returncode is not None
+
+
+def test_unknown_model_exits_with_a_message() -> None:
+    result = subprocess.run(
+        serve_command("/nonexistent/model.gguf", free_port()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(),
+    )
+    assert result.returncode == 2
+    assert "streaminfer: error:" in result.stderr and "/nonexistent/model.gguf" in result.stderr
+
+
+def test_a_file_that_is_not_a_model_exits_non_zero() -> None:
+    fd, name = tempfile.mkstemp(suffix=".gguf")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"not a gguf file" * 100)
+        result = subprocess.run(
+            serve_command(name, free_port()), capture_output=True, text=True, timeout=120, env=server_env()
+        )
+        assert result.returncode != 0
+        assert "engine failed to start" in result.stderr
+    finally:
+        os.unlink(name)
+
+
+def test_python_dash_m_and_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streaminfer", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env=server_env(),
+    )
+    assert result.returncode == 0
+    for flag in ("--model", "--host", "--port", "--ctx-size", "--threads", "--api-key", "--max-sessions"):
+        assert flag in result.stdout
+    for flag in ("--queue-capacity", "--log-level"):
+        assert flag in result.stdout
