@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from api_server import (  # noqa: F401  (fixtures)
     launch,
     serve_command,
     server_env,
+    sse_events,
     stop,
 )
 
@@ -77,9 +79,20 @@ def test_startup_loads_then_reports_ready(model_path: Path) -> None:
         log = server.log()
         assert f"loading model {model_path}" in log and "ctx 1024" in log and "threads 2" in log
         assert f"listening on http://127.0.0.1:{server.port}" in log
+
+        # SIGTERM with an SSE stream open: the stream ends cleanly and the process exits.
+        with httpx.Client(base_url=server.base_url, timeout=60, trust_env=False) as client:
+            sid = client.post("/v1/sessions/init", json={"type": "iot"}).json()["session_id"]
+            with client.stream("GET", f"/v1/sessions/{sid}/events") as response:
+                frames = sse_events(response.iter_lines())
+                assert next(frames)[0] == "connected"
+                server.process.send_signal(signal.SIGTERM)
+                assert [raw for _, _, raw in frames if raw != ": ping"] == []  # no error frame: the end
+        # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -15).
+        assert server.process.wait(timeout=60) in (0, -signal.SIGTERM), server.log()
+        assert "Traceback" not in server.log(), server.log()
     finally:
         stop(server)
-    assert server.process.returncode is not None
 
 
 def test_unknown_model_exits_with_a_message() -> None:

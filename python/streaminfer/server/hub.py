@@ -89,8 +89,20 @@ class EventHub:
             self._loop.remove_reader(self._fd)
         self._loop = None
         self._fd = -1
-        for session_id in list(self._subscribers):
-            self.close_session(session_id, "the server is shutting down")
+        self.end_streams()
+        for request_id, waiter in self._waiters.items():
+            stopping = {
+                "type": "generate_error",
+                "request_id": request_id,
+                "message": "the server is stopping",
+            }
+            waiter.queue.put_nowait(stopping)
+
+    def end_streams(self) -> None:
+        """End every SSE stream and WebSocket (the server is stopping)."""
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub.offer(None)
 
     def drain(self) -> None:
         """Reader callback: take every pending event and route it."""

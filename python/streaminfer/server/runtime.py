@@ -94,6 +94,13 @@ class Runtime:
         engine.create_session(session_id, "ohlcv", "Warm-up.")
         engine.destroy_session(session_id)
 
+    def begin_shutdown(self) -> None:
+        """The server stops accepting work: new requests get 503, streams end now
+        (so that open SSE streams and WebSockets do not hold the shutdown back)."""
+        self.ready = False
+        if self.hub is not None:
+            self.hub.end_streams()
+
     async def stop(self) -> None:
         self.ready = False
         if self.hub is not None:

@@ -165,6 +165,10 @@ def serve(args: argparse.Namespace) -> int:
                         shown = f"[{host}]" if ":" in str(host) else host
                         _say(f"listening on http://{shown}:{port}")
 
+        async def shutdown(self, sockets: Any = None) -> None:
+            app.state.runtime.begin_shutdown()
+            await super().shutdown(sockets)
+
     def on_fatal(exc: BaseException) -> None:
         fatal.append(exc)
         server.should_exit = True
