@@ -11,7 +11,9 @@ from typing import Any
 from streaminfer import _core
 
 
-def ohlcv_records(n: int, *, seed: int = 0, start: float = 100.0, t0: int = 1_700_000_000) -> list[dict[str, Any]]:
+def ohlcv_records(
+    n: int, *, seed: int = 0, start: float = 100.0, t0: int = 1_700_000_000
+) -> list[dict[str, Any]]:
     """A random walk of candles, one per minute."""
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
@@ -41,7 +43,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 120.0, what: str 
         time.sleep(0.02)
 
 
-def wait_idle(session: _core.Session, expected_enqueued: int | None = None, timeout: float = 180.0) -> dict[str, Any]:
+def wait_idle(
+    session: _core.Session, expected_enqueued: int | None = None, timeout: float = 180.0
+) -> dict[str, Any]:
     """Waits until every enqueued record was decoded or skipped (and flash queries answered)."""
 
     def idle() -> bool:
@@ -67,7 +71,9 @@ class EventCollector:
         self.events.extend(self.engine.poll_events())
 
     def of(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["session_id"] == session_id and (kind is None or e["type"] == kind)]
+        return [
+            e for e in self.events if e["session_id"] == session_id and (kind is None or e["type"] == kind)
+        ]
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout

@@ -111,9 +111,15 @@ def test_generate_is_not_starved_by_a_stream_flood(engine: _core.Engine, events:
     s = engine.create_session(new_id(), "ohlcv", context_size=2048)
     s.push(ohlcv_records(s.window_size, seed=4))  # a backlog of several batches
     rid = s.generate("What is the last close?", max_tokens=4)
-    events.wait_for(lambda _: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events))
-    done_at = next(i for i, e in enumerate(events.events) if e.get("request_id") == rid and e["type"] == "generate_done")
-    batches_before = [e for e in events.events[:done_at] if e["session_id"] == s.session_id and e["type"] == "data_updated"]
+    events.wait_for(
+        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events)
+    )
+    done_at = next(
+        i for i, e in enumerate(events.events) if e.get("request_id") == rid and e["type"] == "generate_done"
+    )
+    batches_before = [
+        e for e in events.events[:done_at] if e["session_id"] == s.session_id and e["type"] == "data_updated"
+    ]
     # It ran after at most the batch in progress, long before the backlog was through.
     assert len(batches_before) <= 1
     st = wait_idle(s)
@@ -131,7 +137,9 @@ def test_flash_answers_after_each_batch_and_cache_hits(engine: _core.Engine, eve
         s.push(records[batch * 3 : batch * 3 + 3])
         wait_idle(s, expected_enqueued=batch * 3 + 3)
         version = s.data_version()
-        wait_until(lambda v=version: all(q["data_version"] == v for q in s.list_flash()), 120, "flash answers")
+        wait_until(
+            lambda v=version: all(q["data_version"] == v for q in s.list_flash()), 120, "flash answers"
+        )
         for q in s.list_flash():
             assert q["has_answer"]
             assert 0.0 <= q["confidence"] <= 1.0
@@ -175,11 +183,15 @@ def test_generate_streams_tokens_without_disturbing_the_live_context(
     engine: _core.Engine, events: EventCollector
 ) -> None:
     s = engine.create_session(new_id(), "vitals", context_size=1024)
-    s.push([{"hr": 72.0, "bp_s": 120.0, "bp_d": 80.0, "spo2": 98.0, "temp": 36.8, "timestamp": 1_700_000_000}])
+    s.push(
+        [{"hr": 72.0, "bp_s": 120.0, "bp_d": 80.0, "spo2": 98.0, "temp": 36.8, "timestamp": 1_700_000_000}]
+    )
     before = wait_idle(s, expected_enqueued=1)
     text_before = s.context_text()
     rid = s.generate("What is the heart rate?", max_tokens=12)
-    events.wait_for(lambda _: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events))
+    events.wait_for(
+        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events)
+    )
     tokens = [e for e in events.events if e.get("request_id") == rid and e["type"] == "token"]
     done = next(e for e in events.events if e.get("request_id") == rid and e["type"] == "generate_done")
     assert 1 <= done["n_tokens"] <= 12
@@ -204,7 +216,9 @@ def test_two_sessions_are_isolated(engine: _core.Engine) -> None:
     assert sb["data_count"] == 0 and sb["data_version"] == 0 and sb["total_enqueued"] == 0
     assert "Track the drone." in b.context_text() and "Track the drone." not in a.context_text()
     assert a.stats()["count"] == 1 and b.stats()["count"] == 0
-    assert sorted({a.session_id, b.session_id} & set(engine.session_ids())) == sorted([a.session_id, b.session_id])
+    assert sorted({a.session_id, b.session_id} & set(engine.session_ids())) == sorted(
+        [a.session_id, b.session_id]
+    )
     assert engine.destroy_session(a.session_id) is True
     assert engine.destroy_session(a.session_id) is False
     assert engine.get_session(a.session_id) is None
@@ -277,7 +291,12 @@ def test_append_and_mark_prefix(engine: _core.Engine) -> None:
 
 def test_window_statistics(engine: _core.Engine) -> None:
     s = engine.create_session(new_id(), "vitals", context_size=512)
-    rows = [(72, 120, 80, 98, 36.8), (110, 130, 85, 88, 38.2), (115, 128, 84, 89, 38.4), (55, 110, 70, 97, 37.0)]
+    rows = [
+        (72, 120, 80, 98, 36.8),
+        (110, 130, 85, 88, 38.2),
+        (115, 128, 84, 89, 38.4),
+        (55, 110, 70, 97, 37.0),
+    ]
     s.push([{"hr": hr, "bp_s": bs, "bp_d": bd, "spo2": o2, "temp": t} for hr, bs, bd, o2, t in rows])
     wait_idle(s, expected_enqueued=4)
     st = s.stats()
@@ -312,7 +331,8 @@ def test_memory_is_flat_over_a_long_run(model_path: Path) -> None:
                 rss_after_1k = proc.memory_info().rss
         rss_after_100k = proc.memory_info().rss
         growth_mb = (rss_after_100k - rss_after_1k) / 2**20
-        print(f"RSS after 1k records {rss_after_1k / 2**20:.1f} MiB, after 100k {rss_after_100k / 2**20:.1f} MiB")
+        mib_1k, mib_100k = rss_after_1k / 2**20, rss_after_100k / 2**20
+        print(f"RSS after 1k records {mib_1k:.1f} MiB, after 100k {mib_100k:.1f} MiB")
         assert growth_mb < 8.0
     finally:
         eng.close()

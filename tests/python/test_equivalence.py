@@ -47,7 +47,7 @@ def argmax(values: list[float]) -> int:
 
 def max_abs_diff(a: list[float], b: list[float]) -> float:
     assert len(a) == len(b)
-    return max(abs(x - y) for x, y in zip(a, b))
+    return max(abs(x - y) for x, y in zip(a, b, strict=True))
 
 
 def test_incremental_state_answers_like_a_rebuild(engine: _core.Engine) -> None:
