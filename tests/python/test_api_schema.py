@@ -289,6 +289,7 @@ def test_session_routes_types(client: httpx.Client, data_type: str) -> None:
         check(item, Q)
         ok(client.get("/v1/sessions"), LIST)
         ok(client.get(f"{base}/state"), STATE)
+        ok(client.get(base), STATE)
         ok(client.get(f"{base}/slots"), SLOTS)
         ok(client.get(f"{base}/stream/status"), STATUS)
         ok(client.get(f"{base}/stats"), STATS[data_type])

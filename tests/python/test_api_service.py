@@ -46,7 +46,8 @@ def test_unknown_routes_and_methods_use_the_error_shape(client: httpx.Client) ->
     assert assert_error(client.get("/v1/nowhere"), 404)["type"] == "not_found_error"
     assert_error(client.get("/"), 404)
     assert_error(client.put("/v1/health"), 405)
-    assert_error(client.get("/v1/sessions/init"), 405)
+    assert_error(client.delete("/v1/sessions"), 405)
+    assert_error(client.get("/v1/sessions/sess_000000000000000000000000/generate"), 405)
 
 
 def test_internal_stats(client: httpx.Client) -> None:

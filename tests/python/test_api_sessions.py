@@ -72,7 +72,10 @@ def test_list_state_and_slots(client: httpx.Client) -> None:
         assert set(region) == {"start", "end", "window_size"}
         assert state["prefix_end"] <= region["start"] <= region["end"]
         assert state["data_count"] == 0
-        assert state["in_use"] is True  # this very request uses it
+        assert state["in_use"] is False  # reads do not count as work in progress
+
+        same = client.get(f"/v1/sessions/{sid}").json()  # GET /v1/sessions/{id} is .../state
+        assert same["session_id"] == sid and set(same) == set(state)
 
         slots = client.get(f"/v1/sessions/{sid}/slots").json()
         assert slots["slots"] and all(set(s) == {"name", "start", "end", "n_tokens"} for s in slots["slots"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from typing import Any
 
 import httpx
@@ -18,8 +19,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket
+
+with warnings.catch_warnings():  # newer Starlette prefers httpx2 for its TestClient
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from streaminfer.server import schemas
 from streaminfer.server.app import create_app

@@ -98,6 +98,12 @@ class SessionRegistry:
         self._entries.clear()
         return ids
 
+    def touch(self, session_id: str) -> SessionEntry:
+        """Look the session up (404) for a read: it counts as a use, but not as work in progress."""
+        entry = self.get(session_id)
+        entry.last_used_at = now_ms()
+        return entry
+
     @contextmanager
     def use(self, session_id: str) -> Iterator[SessionEntry]:
         """Look the session up (404), and count it in use for the block."""

@@ -36,7 +36,8 @@ async def register_flash(request: Request) -> JSONResponse:
 async def list_flash(request: Request) -> JSONResponse:
     rt = get_runtime(request)
     rt.require()
-    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors():
+    entry = rt.registry.touch(request.path_params["session_id"])
+    with core_errors():
         items = [views.flash_query(item) for item in entry.session.list_flash()]
         version = views.as_int(entry.session.data_version())
     return JSONResponse(

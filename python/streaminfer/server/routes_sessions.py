@@ -73,10 +73,11 @@ async def session_state(request: Request) -> JSONResponse:
     rt = get_runtime(request)
     rt.require()
     session_id = request.path_params["session_id"]
-    with rt.registry.use(session_id) as entry, core_errors():
+    entry = rt.registry.touch(session_id)
+    with core_errors():
         state = entry.session.state()
         text = entry.session.context_text()
-        return JSONResponse(views.session_state(session_id, entry, state, text))
+    return JSONResponse(views.session_state(session_id, entry, state, text))
 
 
 async def delete_session(request: Request) -> JSONResponse:
@@ -128,7 +129,8 @@ async def session_slots(request: Request) -> JSONResponse:
     rt = get_runtime(request)
     rt.require()
     session_id = request.path_params["session_id"]
-    with rt.registry.use(session_id) as entry, core_errors():
+    entry = rt.registry.touch(session_id)
+    with core_errors():
         return JSONResponse(views.slots(entry.session.state(), entry.session.slots()))
 
 
@@ -136,6 +138,7 @@ routes = [
     Route("/v1/sessions/init", init_session, methods=["POST"]),
     Route("/v1/sessions", list_sessions, methods=["GET"]),
     Route("/v1/sessions/{session_id}/state", session_state, methods=["GET"]),
+    Route("/v1/sessions/{session_id}", session_state, methods=["GET"]),  # the same as .../state
     Route("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
     Route("/v1/sessions/{session_id}/append", append_text, methods=["POST"]),
     Route("/v1/sessions/{session_id}/mark_prefix", mark_prefix, methods=["POST"]),

@@ -37,14 +37,16 @@ async def push(request: Request) -> JSONResponse:
 async def stream_status(request: Request) -> JSONResponse:
     rt = get_runtime(request)
     rt.require()
-    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors():
+    entry = rt.registry.touch(request.path_params["session_id"])
+    with core_errors():
         return JSONResponse(views.stream_status(entry.session.state()))
 
 
 async def stats(request: Request) -> JSONResponse:
     rt = get_runtime(request)
     rt.require()
-    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors():
+    entry = rt.registry.touch(request.path_params["session_id"])
+    with core_errors():
         return JSONResponse(views.finite(entry.session.stats()))
 
 

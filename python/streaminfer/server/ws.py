@@ -18,7 +18,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
 
 from streaminfer.server import schemas, views
-from streaminfer.server.errors import APIError, ValidationFailed
+from streaminfer.server.errors import APIError, PayloadTooLarge, ValidationFailed
 from streaminfer.server.hub import Subscription
 from streaminfer.server.registry import SessionEntry, now_ms
 from streaminfer.server.routes_stream import push_records
@@ -33,8 +33,9 @@ class _Closed(Exception):
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, entry: SessionEntry, sub: Subscription) -> None:
+    def __init__(self, ws: WebSocket, entry: SessionEntry, sub: Subscription, max_frame: int) -> None:
         self.ws = ws
+        self.max_frame = max_frame
         self.entry = entry
         self.sub = sub
         self._send_lock = asyncio.Lock()
@@ -55,6 +56,8 @@ class Connection:
                 return
             raw: str | bytes = message.get("text") or message.get("bytes") or b""
             try:
+                if len(raw) > self.max_frame:  # uvicorn's ws_max_size closes first when it is set
+                    raise PayloadTooLarge(f"frame exceeds the limit of {self.max_frame} bytes")
                 await self.handle(schemas.parse_json_object(raw))
             except _Closed:
                 return
@@ -110,7 +113,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     with rt.registry.use(session_id) as entry, hub.subscribe(session_id) as sub:
         await ws.accept()
-        conn = Connection(ws, entry, sub)
+        conn = Connection(ws, entry, sub, rt.config.max_ws_frame_bytes)
         session = entry.session
         await conn.send(
             "connected",
