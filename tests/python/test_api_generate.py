@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import httpx
 from api_server import (  # noqa: F401  (fixtures)
     CTX_SIZE,
+    WAIT_S,
     RunningServer,
     api_server_fixture,
     assert_error,
@@ -153,3 +155,24 @@ def test_cache_hit_returns_the_flash_answer(client: httpx.Client) -> None:
             f"/v1/sessions/{sid}/generate", json={"prompt": "Something else?", "max_tokens": 2}
         )
         assert miss.json()["from_cache"] is False
+
+
+def test_deleting_the_session_fails_a_pending_generate(
+    api_server: RunningServer, client: httpx.Client
+) -> None:
+    sid = client.post("/v1/sessions/init", json={"type": "event"}).json()["session_id"]
+    result: dict[str, httpx.Response] = {}
+
+    def ask() -> None:
+        with api_server.client() as other:
+            body = {"prompt": "Write a long report.", "max_tokens": 64}
+            result["response"] = other.post(f"/v1/sessions/{sid}/generate", json=body)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    wait_for(lambda: client.get("/v1/internal/stats").json()["generate_waiters"] >= 1)
+    assert client.delete(f"/v1/sessions/{sid}").status_code == 200
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    error = assert_error(result["response"], 503)
+    assert error["code"] == "generate_failed" and "deleted" in error["message"]
