@@ -165,12 +165,14 @@ def test_deleting_the_session_fails_a_pending_generate(
 
     def ask() -> None:
         with api_server.client() as other:
-            body = {"prompt": "Write a long report.", "max_tokens": 64}
+            # Long enough to still be running when the session goes; not much longer, because
+            # the core finishes a generation before it frees the session (DELETE waits for it).
+            body = {"prompt": "Count from 1 to 1000, separated by commas: 1, 2, 3,", "max_tokens": 128}
             result["response"] = other.post(f"/v1/sessions/{sid}/generate", json=body)
 
     thread = threading.Thread(target=ask)
     thread.start()
-    wait_for(lambda: client.get("/v1/internal/stats").json()["generate_waiters"] >= 1)
+    wait_for(lambda: client.get("/v1/internal/stats").json()["generate_waiters"] >= 1, interval=0.01)
     assert client.delete(f"/v1/sessions/{sid}").status_code == 200
     thread.join(WAIT_S)
     assert not thread.is_alive()
