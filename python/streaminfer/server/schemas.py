@@ -74,13 +74,13 @@ def parse_json_object(raw: bytes | str, *, empty_ok: bool = False) -> dict[str, 
     if not raw.strip():
         if empty_ok:
             return {}
-        raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
+        raise BadRequest("empty body; expected a JSON object", code="invalid_json")
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+        raise BadRequest(f"not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(value, dict):
-        raise ValidationFailed(f"request body must be a JSON object, got {_type_name(value)}")
+        raise ValidationFailed(f"expected a JSON object, got {_type_name(value)}")
     return value
 
 
