@@ -134,3 +134,15 @@ def test_python_dash_m_and_help() -> None:
         assert flag in result.stdout
     for flag in ("--queue-capacity", "--log-level"):
         assert flag in result.stdout
+
+
+def test_an_empty_api_key_is_refused(model_path: Path) -> None:
+    result = subprocess.run(
+        serve_command(model_path, free_port(), "--api-key", ""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(),
+    )
+    assert result.returncode == 2
+    assert "API key must not be empty" in result.stderr

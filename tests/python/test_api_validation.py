@@ -250,6 +250,7 @@ def test_api_key_middleware() -> None:
         assert missing["type"] == "authentication_error"
         _error(client.get("/v1/thing", headers={"Authorization": "Bearer gamma"}), 401)
         _error(client.get("/v1/thing", headers={"Authorization": "Basic alpha"}), 401)
+        _error(client.get("/v1/thing", headers={"Authorization": "Bearer "}), 401)
         _error(client.get("/v1/thing", params={"api_key": "alpha"}), 401)  # query keys: WebSocket only
         for key in keys:
             assert client.get("/v1/thing", headers={"Authorization": f"Bearer {key}"}).status_code == 200

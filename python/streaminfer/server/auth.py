@@ -44,7 +44,7 @@ class APIKeyMiddleware:
         self.keys = [key.encode("utf-8") for key in api_keys]
 
     def _valid(self, presented: bytes | None) -> bool:
-        if presented is None:
+        if not presented:  # an empty key is never valid
             return False
         ok = False
         for key in self.keys:  # no early exit: the time taken does not depend on which key matched

@@ -124,6 +124,10 @@ def serve(args: argparse.Namespace) -> int:
     from streaminfer.cli import CommandError
     from streaminfer.models import resolve_model
 
+    api_keys = list(args.api_keys)
+    api_keys += [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",") if key.strip()]
+    if any(not key.strip() for key in api_keys):
+        raise CommandError("an API key must not be empty")
     model_path = resolve_model(args.model, progress=_say)
     try:
         import uvicorn
@@ -133,8 +137,6 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(f"cannot start the server: {exc}") from exc
 
-    api_keys = list(args.api_keys)
-    api_keys += [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",") if key.strip()]
     config = ServerConfig(
         model_path=str(model_path),
         host=args.host,
