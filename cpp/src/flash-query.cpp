@@ -40,44 +40,6 @@ top2 scan_logits(const float * logits, int32_t n_vocab) {
     return t;
 }
 
-struct pending_token {
-    token_id token;
-    int32_t  pos;
-    int32_t  seq;
-    int32_t  job;      // index into jobs, or -1 for no output
-};
-
-// Decodes `items` in chunks of n_batch; for each item with job >= 0 calls
-// on_logits(job, logits row). Returns false on a decode error.
-template <typename F>
-bool decode_items(llama_context * ctx, const std::vector<pending_token> & items, int32_t n_batch, F && on_logits) {
-    llama_batch batch = llama_batch_init(n_batch, 0, 1);
-    bool ok = true;
-    for (size_t start = 0; start < items.size() && ok; start += static_cast<size_t>(n_batch)) {
-        const size_t end = std::min(items.size(), start + static_cast<size_t>(n_batch));
-        batch.n_tokens = 0;
-        for (size_t i = start; i < end; ++i) {
-            const int32_t k = batch.n_tokens++;
-            batch.token[k]     = items[i].token;
-            batch.pos[k]       = items[i].pos;
-            batch.n_seq_id[k]  = 1;
-            batch.seq_id[k][0] = items[i].seq;
-            batch.logits[k]    = items[i].job >= 0 ? 1 : 0;
-        }
-        if (llama_decode(ctx, batch) != 0) {
-            ok = false;
-            break;
-        }
-        for (size_t i = start; i < end; ++i) {
-            if (items[i].job >= 0) {
-                on_logits(items[i].job, llama_get_logits_ith(ctx, static_cast<int32_t>(i - start)));
-            }
-        }
-    }
-    llama_batch_free(batch);
-    return ok;
-}
-
 // Length of the longest prefix of `s` that does not end inside a UTF-8 sequence.
 size_t utf8_complete_prefix(const std::string & s) {
     size_t i = s.size();
@@ -146,10 +108,36 @@ token_id take_step(answer_job & job, const model & mdl, const float * logits, in
 
 } // namespace
 
+bool decode_chunked(llama_context * ctx, const std::vector<batch_token> & items, int32_t n_batch,
+                    const std::function<void(int32_t output, const float * logits)> & on_logits) {
+    llama_batch batch = llama_batch_init(n_batch, 0, 1);
+    bool ok = true;
+    for (size_t start = 0; start < items.size() && ok; start += static_cast<size_t>(n_batch)) {
+        const size_t end = std::min(items.size(), start + static_cast<size_t>(n_batch));
+        batch.n_tokens = 0;
+        for (size_t i = start; i < end; ++i) {
+            const int32_t k = batch.n_tokens++;
+            batch.token[k]     = items[i].token;
+            batch.pos[k]       = items[i].pos;
+            batch.n_seq_id[k]  = 1;
+            batch.seq_id[k][0] = items[i].seq;
+            batch.logits[k]    = items[i].output >= 0 ? 1 : 0;
+        }
+        ok = llama_decode(ctx, batch) == 0;
+        for (size_t i = start; ok && i < end; ++i) {
+            if (items[i].output >= 0) {
+                on_logits(items[i].output, llama_get_logits_ith(ctx, static_cast<int32_t>(i - start)));
+            }
+        }
+    }
+    llama_batch_free(batch);
+    return ok;
+}
+
 bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, int32_t n_batch,
                     std::vector<answer_job> & jobs, const piece_callback & on_piece) {
     llama_memory_t mem = llama_get_memory(ctx);
-    std::vector<pending_token> items;
+    std::vector<batch_token>   items;
     std::vector<int32_t>       next_pos(jobs.size());
     for (size_t j = 0; j < jobs.size(); ++j) {
         answer_job & job = jobs[j];
@@ -167,7 +155,7 @@ bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, in
     auto on_logits = [&](int32_t j, const float * logits) {
         feed[static_cast<size_t>(j)] = take_step(jobs[static_cast<size_t>(j)], mdl, logits, next_pos[static_cast<size_t>(j)], on_piece);
     };
-    bool ok = decode_items(ctx, items, n_batch, on_logits);
+    bool ok = decode_chunked(ctx, items, n_batch, on_logits);
 
     // One llama_decode per step for every job still going.
     while (ok) {
@@ -182,7 +170,7 @@ bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, in
         if (items.empty()) {
             break;
         }
-        ok = decode_items(ctx, items, n_batch, on_logits);
+        ok = decode_chunked(ctx, items, n_batch, on_logits);
     }
 
     for (const answer_job & job : jobs) {

@@ -53,6 +53,20 @@ struct answer_job {
     double confidence() const { return n_steps > 0 ? gap_sum / n_steps : 0.0; }
 };
 
+// One token of a llama_batch; `output` >= 0 asks for its logits.
+struct batch_token {
+    token_id token;
+    int32_t  pos;
+    int32_t  seq;
+    int32_t  output;
+};
+
+// Decodes `items` in chunks of n_batch tokens, calling on_logits(output,
+// row [n_vocab]) for each token that asked for logits. Decode thread only.
+// Returns false when llama_decode failed.
+bool decode_chunked(llama_context * ctx, const std::vector<batch_token> & items, int32_t n_batch,
+                    const std::function<void(int32_t output, const float * logits)> & on_logits);
+
 // Called after each emitted piece of a job's text (generate streaming).
 using piece_callback = std::function<void(const answer_job & job, const std::string & piece, int32_t pos)>;
 

@@ -149,31 +149,18 @@ size_t session::drain_ring() {
 // ---- decode thread ----
 
 bool session::decode_tokens(const std::vector<token_id> & tokens, int32_t pos) {
-    llama_batch batch = llama_batch_init(cfg_.n_batch, 0, 1);
-    bool ok = true;
-    for (size_t start = 0; start < tokens.size() && ok; start += static_cast<size_t>(cfg_.n_batch)) {
-        const size_t end = std::min(tokens.size(), start + static_cast<size_t>(cfg_.n_batch));
-        batch.n_tokens = 0;
-        for (size_t i = start; i < end; ++i) {
-            const int32_t k = batch.n_tokens++;
-            batch.token[k]     = tokens[i];
-            batch.pos[k]       = pos + static_cast<int32_t>(i);
-            batch.n_seq_id[k]  = 1;
-            batch.seq_id[k][0] = SEQ_LIVE;
-            batch.logits[k]    = 0;
-        }
-        ok = llama_decode(ctx_, batch) == 0;
-        if (ok) {
-            tokens_decoded_.fetch_add(batch.n_tokens, std::memory_order_relaxed);
-        }
+    std::vector<batch_token> items(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        items[i] = {tokens[i], pos + static_cast<int32_t>(i), SEQ_LIVE, -1};
     }
-    llama_batch_free(batch);
-    if (!ok) {
+    if (!decode_chunked(ctx_, items, cfg_.n_batch, nullptr)) {
         // Leave the live sequence exactly as the window describes it.
         llama_memory_seq_rm(llama_get_memory(ctx_), SEQ_LIVE, pos, -1);
         error_.store(true, std::memory_order_release);
+        return false;
     }
-    return ok;
+    tokens_decoded_.fetch_add(static_cast<int64_t>(tokens.size()), std::memory_order_relaxed);
+    return true;
 }
 
 void session::publish_positions() {
