@@ -512,7 +512,9 @@ field_map session::register_flash(const std::string & query, int32_t max_tokens)
     for (const flash_query & other : flash_) {
         reserve += static_cast<int32_t>(other.tokens.size()) + other.max_tokens;
     }
-    if (ctx_ != nullptr || window_size_ > 0) {
+    // window_size_ is 0 only inside the constructor, where the window is sized
+    // after the flash queries. (Never ctx_ here: it is the decode thread's.)
+    if (window_size_ > 0) {
         const int32_t room = n_ctx_ - prefix - reserve;
         if (room < 32) {
             throw context_full_error("flash queries would need " + std::to_string(reserve) +
