@@ -4,6 +4,9 @@ The top-level project is configured once per session into build/cpp-tests
 (Ninja, Release, -DSTREAMINFER_BUILD_TESTS=ON); only the targets listed in
 CPP_TEST_TARGETS are built, so llama.cpp is compiled only when one of them
 links against it. Add a binary by adding its target name here.
+
+The engine binaries (plain, ASan+UBSan, TSan) load the default model: they
+get the path the session's model_path fixture resolves as their argument.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ BUILD_DIR = REPO_ROOT / "build" / "cpp-tests"
 CPP_TEST_TARGETS: tuple[str, ...] = (
     "test-spsc-ring",
     "test-spsc-ring-tsan",
+    "test-engine",
+    "test-engine-asan",
+    "test-engine-tsan",
 )
+
+# Targets that load a model: they get the default GGUF's path as argv[1].
+MODEL_TARGETS = frozenset({"test-engine", "test-engine-asan", "test-engine-tsan"})
+
+CPP_TEST_DIR = REPO_ROOT / "tests" / "cpp"
 
 BUILD_JOBS = 2  # small CI machines: llama.cpp objects are memory hungry
 RUN_TIMEOUT_S = 600
@@ -94,10 +105,20 @@ def cpp_binaries() -> dict[str, Path]:
     return {target: _find_binary(target) for target in CPP_TEST_TARGETS}
 
 
-def _sanitizer_env() -> dict[str, str]:
+def _sanitizer_env(target: str) -> dict[str, str]:
     env = dict(os.environ)
     # Stop at the first report so the failure shows the first race or error;
-    # values the caller already set win.
+    # values the caller already set win. The engine binaries use the options
+    # tests/cpp/CMakeLists.txt gives them under ctest.
+    if target in MODEL_TARGETS:
+        env.setdefault("TSAN_OPTIONS", "halt_on_error=1:second_deadlock_stack=1")
+        env.setdefault(
+            "ASAN_OPTIONS",
+            "detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_init_order=1",
+        )
+        if "suppressions=" not in env["TSAN_OPTIONS"]:
+            # ggml's thread pool, uninstrumented: see the file.
+            env["TSAN_OPTIONS"] += f":suppressions={CPP_TEST_DIR / 'tsan.supp'}"
     env.setdefault("TSAN_OPTIONS", "halt_on_error=1")
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
@@ -105,14 +126,18 @@ def _sanitizer_env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("target", CPP_TEST_TARGETS)
-def test_cpp_binary(cpp_binaries: dict[str, Path], target: str) -> None:
+def test_cpp_binary(cpp_binaries: dict[str, Path], target: str, request: pytest.FixtureRequest) -> None:
     binary = cpp_binaries[target]
+    args = [str(binary)]
+    if target in MODEL_TARGETS:
+        # Resolved only here, so the ring tests never fetch a model.
+        args.append(str(request.getfixturevalue("model_path")))
     proc = subprocess.run(
-        [str(binary)],
+        args,
         cwd=BUILD_DIR,
         capture_output=True,
         text=True,
-        env=_sanitizer_env(),
+        env=_sanitizer_env(target),
         timeout=RUN_TIMEOUT_S,
         check=False,
     )
