@@ -439,7 +439,8 @@ field_map session::run_append(const std::string & text) {
     }
     {
         std::lock_guard<std::mutex> lock(view_mu_);
-        window_.make_room(ctx_, 0, static_cast<int32_t>(tokens.size()), limit);
+        const eviction ev = window_.make_room(ctx_, 0, static_cast<int32_t>(tokens.size()), limit);
+        evicted_records_.fetch_add(ev.n_records, std::memory_order_relaxed);
         publish_positions();
     }
     if (!tokens.empty() && !decode_tokens(tokens, window_.pos_next())) {

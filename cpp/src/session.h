@@ -48,8 +48,8 @@ public:
 };
 class context_full_error : public std::runtime_error {
 public:
-    context_full_error(const std::string & what, int32_t n_tokens, int32_t n_available)
-        : std::runtime_error(what), n_tokens(n_tokens), n_available(n_available) {}
+    context_full_error(const std::string & what, int32_t tokens, int32_t available)
+        : std::runtime_error(what), n_tokens(tokens), n_available(available) {}
     int32_t n_tokens;
     int32_t n_available;
 };
