@@ -336,6 +336,8 @@ PYBIND11_MODULE(_core, m) {
             }
             return ps.eng->generate(ps.s, prompt, max_tokens, stop.value_or(std::vector<std::string>{}));
         }, py::arg("prompt"), py::arg("max_tokens") = 128, py::arg("stop") = py::none())
+        .def("cancel", [](py_session & ps, int64_t request_id) { return ps.s->cancel(request_id); },
+             py::arg("request_id"))
         .def("data_version", [](const py_session & ps) { return ps.s->data_version(); })
         .def("flash_count", [](const py_session & ps) { return ps.s->flash_count(); })
         .def("state", [](const py_session & ps) { return to_dict(ps.s->state()); })

@@ -93,6 +93,7 @@ bool engine::destroy_session(const std::string & id) {
         s = it->second;
         sessions_.erase(it);
     }
+    s->begin_close(); // a generation or flash run in progress stops at its next step
     // The context is freed on the decode thread, between two of its tasks.
     on_decode_thread<bool>([s] {
         s->release();
@@ -140,6 +141,7 @@ int64_t engine::generate(const std::shared_ptr<session> & s, const std::string &
     }
     std::vector<token_id> tokens = s->prepare_generate(prompt);
     const int64_t id = next_request_id_.fetch_add(1);
+    s->track_request(id);
     scheduler_->post([this, s, id, tokens = std::move(tokens), max_tokens, stop = std::move(stop)]() mutable {
         try {
             s->run_generate(id, std::move(tokens), max_tokens, std::move(stop));

@@ -135,7 +135,8 @@ bool decode_chunked(llama_context * ctx, const std::vector<batch_token> & items,
 }
 
 bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, int32_t n_batch,
-                    std::vector<answer_job> & jobs, const piece_callback & on_piece) {
+                    std::vector<answer_job> & jobs, const piece_callback & on_piece,
+                    const stop_predicate & should_stop) {
     llama_memory_t mem = llama_get_memory(ctx);
     std::vector<batch_token>   items;
     std::vector<int32_t>       next_pos(jobs.size());
@@ -158,7 +159,7 @@ bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, in
     bool ok = decode_chunked(ctx, items, n_batch, on_logits);
 
     // One llama_decode per step for every job still going.
-    while (ok) {
+    while (ok && !(should_stop && should_stop())) {
         items.clear();
         for (size_t j = 0; j < jobs.size(); ++j) {
             if (feed[j] >= 0) {

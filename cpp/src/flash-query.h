@@ -70,11 +70,15 @@ bool decode_chunked(llama_context * ctx, const std::vector<batch_token> & items,
 // Called after each emitted piece of a job's text (generate streaming).
 using piece_callback = std::function<void(const answer_job & job, const std::string & piece, int32_t pos)>;
 
+// Checked between steps: true abandons every job (session closing, request cancelled).
+using stop_predicate = std::function<bool()>;
+
 // Decode every job side by side on copies of SEQ_LIVE starting at pos_next.
 // Decode thread only. Returns false when llama_decode failed (jobs are left
 // partial; scratch sequences are removed either way).
 bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, int32_t n_batch,
-                    std::vector<answer_job> & jobs, const piece_callback & on_piece);
+                    std::vector<answer_job> & jobs, const piece_callback & on_piece,
+                    const stop_predicate & should_stop = nullptr);
 
 // Trims and folds runs of whitespace to one space: the key for matching a
 // generate prompt against a flash query.
@@ -91,6 +95,7 @@ struct flash_query {
     std::string value;
     double      confidence = 0.0;
     float       logit_gap = 0.0f;
+    int32_t     answer_tokens = 0;
     int64_t     data_version = 0;
     int64_t     evaluated_at = 0;     // Unix ms
 };

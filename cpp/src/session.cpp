@@ -32,7 +32,7 @@ record sample_record(record_type type) {
     record r;
     r.type = type;
     r.has_timestamp = true;
-    r.timestamp = 1700000000;
+    r.timestamp = 1699999980; // a whole minute: HH:MM
     switch (type) {
         case RECORD_TYPE_OHLCV:   r.num = {185.52, 186.21, 185.07, 185.96, 1234567}; break;
         case RECORD_TYPE_IOT:     r.num = {23.57, 18.5, 30.25, 0, 0}; r.str[0] = "temp-01"; break;
@@ -72,14 +72,22 @@ session::session(const model & mdl, const prompt_template & tmpl, event_queue & 
     }
     const int32_t per_record = static_cast<int32_t>(
         model_.tokenize(format_record(sample_record(cfg_.type)), false, false).size()) + 2;
-    const int32_t room = n_ctx_ - static_cast<int32_t>(prefix_.tokens.size()) - reserve;
+    const int32_t n_prefix = static_cast<int32_t>(prefix_.tokens.size());
+    const int32_t room     = n_ctx_ - n_prefix - reserve;
     if (room < per_record) {
-        throw std::invalid_argument(
-            "context_size " + std::to_string(n_ctx_) + " is too small: the prefix takes " +
-            std::to_string(prefix_.tokens.size()) + " tokens and the answer reserve " + std::to_string(reserve) +
-            ", leaving no room for data");
+        throw context_full_error(
+            "the prompt does not fit: the prefix takes " + std::to_string(n_prefix) + " tokens and the answer reserve " +
+                std::to_string(reserve) + " of a " + std::to_string(n_ctx_) + "-token context, leaving no room for data",
+            n_prefix + reserve, n_ctx_);
     }
-    window_size_ = cfg_.window_size > 0 ? cfg_.window_size : room / per_record;
+    const int32_t fits = room / per_record;
+    if (cfg_.window_size > fits) {
+        throw std::invalid_argument("window_size " + std::to_string(cfg_.window_size) + " does not fit: a " +
+                                    std::to_string(n_ctx_) + "-token context holds about " + std::to_string(fits) + " " +
+                                    record_type_name(cfg_.type) + " records (~" + std::to_string(per_record) +
+                                    " tokens each) after the prefix and the answer reserve");
+    }
+    window_size_ = cfg_.window_size > 0 ? cfg_.window_size : fits;
     window_      = kv_window(n_ctx_, window_size_);
 }
 
@@ -320,7 +328,8 @@ void session::run_flash() {
         return;
     }
     const int64_t version = data_version();
-    const bool ok = decode_answers(ctx_, model_, window_.pos_next(), cfg_.n_batch, jobs, nullptr);
+    const bool ok = decode_answers(ctx_, model_, window_.pos_next(), cfg_.n_batch, jobs, nullptr,
+                                   [this] { return closed(); });
     for (const answer_job & job : jobs) {
         tokens_decoded_.fetch_add(static_cast<int64_t>(job.prompt.size()) + std::max(0, job.n_steps - 1),
                                   std::memory_order_relaxed);
@@ -345,6 +354,7 @@ void session::run_flash() {
             it->value        = value;
             it->confidence   = jobs[j].confidence();
             it->logit_gap    = jobs[j].first_logit_gap;
+            it->answer_tokens = jobs[j].n_generated;
             it->data_version = version;
             it->evaluated_at = now;
             if (changed) {
@@ -367,13 +377,51 @@ void session::run_flash() {
     }
 }
 
+void session::track_request(int64_t request_id) {
+    std::lock_guard<std::mutex> lock(requests_mu_);
+    requests_[request_id] = false;
+}
+
+bool session::cancel(int64_t request_id) {
+    std::lock_guard<std::mutex> lock(requests_mu_);
+    auto it = requests_.find(request_id);
+    if (it == requests_.end()) {
+        return false;
+    }
+    it->second = true;
+    return true;
+}
+
+bool session::request_cancelled(int64_t request_id) const {
+    std::lock_guard<std::mutex> lock(requests_mu_);
+    auto it = requests_.find(request_id);
+    return it != requests_.end() && it->second;
+}
+
+void session::finish_request(int64_t request_id) {
+    std::lock_guard<std::mutex> lock(requests_mu_);
+    requests_.erase(request_id);
+}
+
 void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int32_t max_tokens,
                            std::vector<std::string> stop) {
+    struct finish_guard { // also when an exception leaves
+        session & s;
+        int64_t   id;
+        ~finish_guard() { s.finish_request(id); }
+    } guard{*this, request_id};
+    // The request is forgotten before its last event goes out: whoever hears
+    // that event finds nothing left to cancel.
     auto fail = [&](const std::string & message) {
+        finish_request(request_id);
         events_.push(event("generate_error", cfg_.id).set("request_id", request_id).set("message", message));
     };
     if (closed() || ctx_ == nullptr) {
         fail("session " + cfg_.id + " is closed");
+        return;
+    }
+    if (request_cancelled(request_id)) {
+        fail("cancelled");
         return;
     }
     const int32_t pos  = window_.pos_next();
@@ -396,13 +444,19 @@ void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int
                                                         .set("request_id", request_id)
                                                         .set("token", piece)
                                                         .set("pos", static_cast<int64_t>(p)));
-                                   });
+                                   },
+                                   [&] { return closed() || request_cancelled(request_id); });
     tokens_decoded_.fetch_add(static_cast<int64_t>(job.prompt.size()) + std::max(0, job.n_steps - 1),
                               std::memory_order_relaxed);
     if (!ok) {
         fail("llama_decode failed while generating");
         return;
     }
+    if (closed() || request_cancelled(request_id)) {
+        fail(closed() ? "session " + cfg_.id + " was closed during the generation" : "cancelled");
+        return;
+    }
+    finish_request(request_id);
     events_.push(event("generate_done", cfg_.id)
                      .set("request_id", request_id)
                      .set("text", job.text)
@@ -579,7 +633,7 @@ std::optional<field_map> session::cached_answer(const std::string & prompt) cons
                              {"confidence", q.confidence},
                              {"logit_gap", static_cast<double>(q.logit_gap)},
                              {"data_version", q.data_version},
-                             {"n_tokens", static_cast<int64_t>(q.tokens.size())}};
+                             {"n_tokens", static_cast<int64_t>(q.answer_tokens)}};
         }
     }
     return std::nullopt;

@@ -145,6 +145,12 @@ public:
     int32_t   n_ctx() const { return n_ctx_; }
     int32_t   n_prefix_tokens() const;
     void      touch();
+    // Marks the session closed at once (before release() runs on the decode
+    // thread), so a generation in progress stops at its next step.
+    void      begin_close() { closed_.store(true, std::memory_order_release); }
+    // Generate requests: registered when queued, dropped when finished.
+    void      track_request(int64_t request_id);
+    bool      cancel(int64_t request_id);     // false when not queued or running
 
 private:
     int32_t flash_reserve_locked() const;  // flash_mu_ held
@@ -179,6 +185,11 @@ private:
     std::vector<flash_query> flash_;              // guarded by flash_mu_
     int32_t                  next_flash_id_ = 1;  // guarded by flash_mu_
     std::atomic<bool>        flash_dirty_{false};
+
+    mutable std::mutex        requests_mu_;
+    std::map<int64_t, bool>   requests_;      // request id -> cancelled; guarded by requests_mu_
+    bool request_cancelled(int64_t request_id) const;
+    void finish_request(int64_t request_id);
 
     std::atomic<bool>    closed_{false};
     std::atomic<bool>    error_{false};

@@ -103,7 +103,7 @@ class Session:
     def cached_answer(self, prompt: str) -> dict[str, Any] | None:
         """A flash answer fresh at the current data_version whose query equals ``prompt``
         (trimmed, whitespace folded), else None. {id, value, confidence, logit_gap,
-        data_version, n_tokens}."""
+        data_version, n_tokens (the answer's)}."""
     def generate(self, prompt: str, max_tokens: int = 128, stop: list[str] | None = None) -> int:
         """Queue a generation at FLASH priority; returns a request id.
 
@@ -112,6 +112,9 @@ class Session:
         data_version, total_tokens, pos_max} or {type: "generate_error", request_id,
         message}. Raises ContextFullError when the prompt cannot fit.
         """
+    def cancel(self, request_id: int) -> bool:
+        """Stop a queued or running generation at its next step (it ends with a
+        generate_error event "cancelled"); False when it already finished."""
     def data_version(self) -> int: ...
     def flash_count(self) -> int: ...
     def state(self) -> dict[str, Any]:

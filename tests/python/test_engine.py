@@ -54,7 +54,7 @@ def test_prefix_decoded_once_and_ingest_costs_only_new_tokens(engine: _core.Engi
 
 
 def test_window_bounded_and_positions_contiguous_after_many_evictions(engine: _core.Engine) -> None:
-    s = engine.create_session(new_id(), "ohlcv", context_size=512, window_size=6)
+    s = engine.create_session(new_id(), "ohlcv", context_size=1024, window_size=6)
     assert s.window_size == 6
     records = ohlcv_records(60, seed=2)
     for i in range(0, 60, 3):
@@ -205,6 +205,30 @@ def test_generate_streams_tokens_without_disturbing_the_live_context(
         s.generate("word " * 2000)
     assert err.value.args[1] > err.value.args[2]
     engine.destroy_session(s.session_id)
+
+
+def test_generate_can_be_cancelled_and_stops_when_its_session_goes(
+    engine: _core.Engine, events: EventCollector
+) -> None:
+    s = engine.create_session(new_id(), "iot", context_size=1024)
+    rid = s.generate("Write a very long story about sensors.", max_tokens=200)
+    events.wait_for(lambda _: any(e.get("request_id") == rid and e["type"] == "token" for e in events.events))
+    assert s.cancel(rid) is True
+    events.wait_for(
+        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_error" for e in events.events)
+    )
+    n_tokens = len([e for e in events.events if e.get("request_id") == rid and e["type"] == "token"])
+    assert n_tokens < 200
+    assert not any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events)
+    assert s.cancel(rid) is False  # finished: nothing to cancel
+
+    rid = s.generate("Write another very long story.", max_tokens=200)
+    events.wait_for(lambda _: any(e.get("request_id") == rid and e["type"] == "token" for e in events.events))
+    assert engine.destroy_session(s.session_id) is True  # returns once the context is freed
+    events.wait_for(
+        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_error" for e in events.events)
+    )
+    assert len([e for e in events.events if e.get("request_id") == rid and e["type"] == "token"]) < 200
 
 
 def test_two_sessions_are_isolated(engine: _core.Engine) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,20 +17,15 @@ from streaminfer.server.registry import SessionEntry
 from streaminfer.server.runtime import get_runtime
 from streaminfer.server.sse import EventStreamResponse, frame
 
-if TYPE_CHECKING:
-    from streaminfer._core import Engine
-
 DEFAULT_MAX_TOKENS = 128
 
 
-def _cached_result(engine: Engine, entry: SessionEntry, cached: dict[str, Any]) -> dict[str, Any]:
+def _cached_result(entry: SessionEntry, cached: dict[str, Any]) -> dict[str, Any]:
     state = entry.session.state()
     text = views.as_str(cached.get("value"))
-    # The core's cached_answer n_tokens counts the question's tokens; the answer's count is wanted.
-    n_tokens = len(engine.model.tokenize(text)) if text else 0
     return {
         "text": text,
-        "n_tokens": n_tokens,
+        "n_tokens": views.as_int(cached.get("n_tokens")),
         "tokens_generated": 0,
         "total_tokens": views.as_int(state.get("n_tokens")),
         "pos_max": views.as_int(state.get("pos_max")),
@@ -84,8 +79,7 @@ async def _wait_done(waiter: RequestWaiter, timeout: float) -> dict[str, Any]:
 async def _stream_frames(waiter: RequestWaiter) -> AsyncIterator[bytes]:
     """``data: {"done": false, "token", "pos"}`` per token, then ``{"done": true, "text", "n_tokens"}``.
 
-    On disconnect the response closes this iterator: we stop listening and the
-    core finishes the request on its own.
+    On disconnect the response closes this iterator and cancels the request.
     """
     while True:
         event = await waiter.get()
@@ -108,7 +102,7 @@ async def _cached_frames(result: dict[str, Any]) -> AsyncIterator[bytes]:
 
 async def generate(request: Request) -> Response | EventStreamResponse:
     rt = get_runtime(request)
-    engine, hub = rt.require()
+    _, hub = rt.require()
     session_id = request.path_params["session_id"]
     with rt.registry.use(session_id) as entry:
         session = entry.session
@@ -122,19 +116,26 @@ async def generate(request: Request) -> Response | EventStreamResponse:
         with core_errors(param="prompt"):
             cached = session.cached_answer(prompt)
         if cached is not None:
-            result = _cached_result(engine, entry, cached)
+            result = _cached_result(entry, cached)
             if stream:
                 return EventStreamResponse(_cached_frames(result))
             return JSONResponse(result)
         with core_errors(param="prompt"):
             request_id = session.generate(prompt, max_tokens, stop)
         waiter = hub.watch(session_id, request_id)  # no await since generate(): no event missed
+
+        def forget() -> None:
+            # A client gone (or a timeout) stops the generation at its next
+            # step; after it finished, cancel is a no-op.
+            hub.unwatch(request_id)
+            session.cancel(request_id)
+
         if stream:
-            return EventStreamResponse(_stream_frames(waiter), on_close=lambda: hub.unwatch(request_id))
+            return EventStreamResponse(_stream_frames(waiter), on_close=forget)
         try:
             event = await _wait_done(waiter, rt.config.generate_timeout_s)
         finally:
-            hub.unwatch(request_id)
+            forget()
         return JSONResponse(_done_result(event))
 
 
