@@ -31,32 +31,11 @@ import numpy as np
 import psutil
 
 import benchlib
-from benchlib import Record, median, table
+from benchlib import OHLCV_QUESTIONS, Record, median, table
 from streaminfer import _core
 from streaminfer.models import resolve_model
 
-QUESTIONS = [
-    "Is the trend bullish or bearish?",
-    "What is the last close?",
-    "What is the highest high?",
-    "What is the lowest low?",
-    "What was the first open?",
-    "Is volume rising or falling?",
-    "What is the last volume?",
-    "How many records are there?",
-    "Did the price go up in the last record?",
-    "What time is the last record?",
-    "Summarize the data in one word.",
-    "What is the close of the first record?",
-    "Is the market volatile?",
-    "What is the average close?",
-    "Which record has the largest volume?",
-    "Is the last candle green or red?",
-    "What is the price range?",
-    "Should a trader buy or sell?",
-    "Is there a reversal?",
-    "What is the latest high?",
-]
+QUESTIONS = OHLCV_QUESTIONS
 assert len(set(QUESTIONS)) == 20
 
 SECTIONS = ("tokens", "ingest", "flash", "memory", "equivalence")

@@ -39,7 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 import benchlib
 import servers
-from benchlib import Record, median, percentile, table
+from benchlib import OHLCV_QUESTIONS, Record, median, percentile, table
 from streaminfer import _core
 from streaminfer.models import resolve_model
 
@@ -51,28 +51,7 @@ BATCH = 4
 WINDOWS = (16, 64, 128)
 ADHOC_WINDOW = 64
 SECTIONS = ("fresh", "adhoc", "ingest", "fanout", "push", "cachehit")
-FANOUT_QUESTIONS = [
-    QUESTION,
-    "What is the last close?",
-    "What is the highest high?",
-    "What is the lowest low?",
-    "What was the first open?",
-    "Is volume rising or falling?",
-    "What is the last volume?",
-    "How many records are there?",
-    "Did the price go up in the last record?",
-    "What time is the last record?",
-    "Summarize the data in one word.",
-    "What is the close of the first record?",
-    "Is the market volatile?",
-    "What is the average close?",
-    "Which record has the largest volume?",
-    "Is the last candle green or red?",
-    "What is the price range?",
-    "Should a trader buy or sell?",
-    "Is there a reversal?",
-    "What is the latest high?",
-]
+FANOUT_QUESTIONS = OHLCV_QUESTIONS
 
 
 def ctx_for(window: int) -> int:
