@@ -11,6 +11,8 @@ in ``bench/out/<name>.log``.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import signal
 import socket
 import subprocess
@@ -18,10 +20,31 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 import benchlib
+
+
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection through the standard library: a client far
+    leaner than httpx, so that latencies measure the server rather than the client."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=600)
+
+    def post(self, path: str, body: bytes) -> dict[str, Any]:
+        self.conn.request("POST", path, body, {"content-type": "application/json"})
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"POST {path}: {resp.status} {data[:200]!r}")
+        return dict(json.loads(data))
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def free_port() -> int:
