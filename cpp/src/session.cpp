@@ -106,6 +106,11 @@ void session::check_open() const {
 push_result session::push(std::vector<record> && records) {
     check_open();
     push_result r;
+    // Counted as enqueued before the ring publishes them (the release store
+    // of its tail), so no reader ever sees a record processed or skipped that
+    // is not yet counted as enqueued; the ones that do not fit are taken back.
+    const auto n = static_cast<int64_t>(records.size());
+    total_enqueued_.fetch_add(n, std::memory_order_relaxed);
     for (record & rec : records) {
         if (ring_.try_push(std::move(rec))) {
             r.pushed += 1;
@@ -113,9 +118,9 @@ push_result session::push(std::vector<record> && records) {
             r.dropped += 1;
         }
     }
-    r.total_enqueued = total_enqueued_.fetch_add(r.pushed, std::memory_order_relaxed) + r.pushed;
+    r.total_enqueued = total_enqueued_.fetch_sub(r.dropped, std::memory_order_relaxed) - r.dropped;
     r.total_dropped  = total_dropped_.fetch_add(r.dropped, std::memory_order_relaxed) + r.dropped;
-    r.queue_size     = static_cast<int64_t>(ring_.size());
+    r.queue_size     = backlog();
     r.queue_capacity = static_cast<int64_t>(ring_.capacity());
     return r;
 }
@@ -128,15 +133,15 @@ size_t session::drain_ring() {
     // Falling behind: what is beyond the newest window_size records would be
     // evicted before any question saw it, so it is neither tokenized nor
     // decoded (counted as skipped).
-    const size_t backlog = ring_.size();
-    size_t n_skip = backlog > static_cast<size_t>(window_size_) ? backlog - static_cast<size_t>(window_size_) : 0;
+    const size_t in_ring = ring_.size();
+    size_t n_skip = in_ring > static_cast<size_t>(window_size_) ? in_ring - static_cast<size_t>(window_size_) : 0;
     for (size_t i = 0; i < n_skip; ++i) {
         if (!ring_.try_pop(rec)) {
             n_skip = i;
             break;
         }
     }
-    skipped_.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_relaxed);
+    skipped_.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_release);
     while (local.size() < static_cast<size_t>(window_size_) && ring_.try_pop(rec)) {
         tokenized_record tr;
         tr.text   = format_record(rec);
@@ -240,7 +245,7 @@ void session::run_stream_batch() {
         if (pending_.size() > static_cast<size_t>(window_size_)) {
             const size_t n_skip = pending_.size() - static_cast<size_t>(window_size_);
             pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n_skip));
-            skipped_.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_relaxed);
+            skipped_.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_release);
         }
         while (!pending_.empty()) {
             const int32_t n = static_cast<int32_t>(pending_.front().tokens.size());
@@ -269,13 +274,15 @@ void session::run_stream_batch() {
         n_tokens -= static_cast<int32_t>(batch[first].tokens.size());
         ++first;
     }
-    skipped_.fetch_add(static_cast<int64_t>(first), std::memory_order_relaxed);
+    skipped_.fetch_add(static_cast<int64_t>(first), std::memory_order_release);
     std::vector<token_id> tokens;
     tokens.reserve(static_cast<size_t>(n_tokens));
     for (size_t i = first; i < batch.size(); ++i) {
         tokens.insert(tokens.end(), batch[i].tokens.begin(), batch[i].tokens.end());
     }
     if (!tokens.empty() && !decode_tokens(tokens, window_.pos_next())) {
+        // Accounted for, not silently lost: the error event says why.
+        skipped_.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
         events_.push(event("error", cfg_.id).set("message", std::string("llama_decode failed on a data batch")));
         return;
     }
@@ -292,7 +299,7 @@ void session::run_stream_batch() {
         last_inject_us_ = unix_us();
         publish_positions();
     }
-    items_processed_.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_relaxed);
+    items_processed_.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
     total_data_tokens_.fetch_add(n_tokens, std::memory_order_relaxed);
     batches_processed_.fetch_add(1, std::memory_order_relaxed);
     total_process_time_us_.fetch_add(steady_us() - t0, std::memory_order_relaxed);
@@ -666,12 +673,18 @@ void session::touch() {
     last_used_ms_ = unix_ms();
 }
 
+int64_t session::backlog() const {
+    // Done first, then accepted: acquire pairs with the release increments of
+    // items_processed_ and skipped_, which come after the records' pop from
+    // the ring, which comes after their count in total_enqueued_. So the
+    // difference is never negative; it covers the ring, the tokenizer, the
+    // pending list and the batch being decoded.
+    const int64_t done = items_processed_.load(std::memory_order_acquire) + skipped_.load(std::memory_order_acquire);
+    return total_enqueued_.load(std::memory_order_relaxed) - done;
+}
+
 field_map session::state() const {
-    size_t pending = 0;
-    {
-        std::lock_guard<std::mutex> lock(pending_mu_);
-        pending = pending_.size();
-    }
+    const int64_t queued = backlog();
     std::lock_guard<std::mutex> lock(view_mu_);
     const auto load = [](const std::atomic<int64_t> & a) { return a.load(std::memory_order_relaxed); };
     const int64_t batches = load(batches_processed_);
@@ -692,7 +705,7 @@ field_map session::state() const {
         {"data_tokens", static_cast<int64_t>(window_.data_tokens())},
         {"last_inject_us", last_inject_us_},
         {"cache_usage", static_cast<double>(window_.pos_next()) / static_cast<double>(n_ctx_)},
-        {"queue_size", static_cast<int64_t>(ring_.size() + pending)},
+        {"queue_size", queued},
         {"ring_size", static_cast<int64_t>(ring_.size())},
         {"queue_capacity", static_cast<int64_t>(ring_.capacity())},
         {"total_enqueued", load(total_enqueued_)},

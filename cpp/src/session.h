@@ -137,6 +137,8 @@ public:
     std::vector<token_id> prepare_generate(const std::string & prompt) const;
     int32_t   flash_count() const;
     int64_t   data_version() const { return data_version_.load(std::memory_order_acquire); }
+    // Records accepted and not yet decoded or skipped, wherever they are.
+    int64_t   backlog() const;
     field_map state() const;
     field_map stats() const;
     std::string context_text() const;
