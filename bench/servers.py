@@ -120,7 +120,9 @@ def llama_server_cmd(model: str, ctx: int, threads: int, port: int, cache_reuse:
     return cmd
 
 
-def ours_cmd(model: str, ctx: int, threads: int, port: int, queue_capacity: int = 4096) -> list[str]:
+def ours_cmd(
+    model: str, ctx: int, threads: int, port: int, queue_capacity: int = 4096, worker_nice: int = 10
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -136,6 +138,8 @@ def ours_cmd(model: str, ctx: int, threads: int, port: int, queue_capacity: int 
         str(ctx),
         "--queue-capacity",
         str(queue_capacity),
+        "--worker-nice",
+        str(worker_nice),
         "--max-sessions",
         "32",
         "--log-level",
@@ -153,9 +157,10 @@ def llama_server(model: str, ctx: int, threads: int, cache_reuse: int = 0) -> It
 
 
 @contextlib.contextmanager
-def ours(model: str, ctx: int, threads: int, queue_capacity: int = 4096) -> Iterator[str]:
+def ours(
+    model: str, ctx: int, threads: int, queue_capacity: int = 4096, worker_nice: int = 10
+) -> Iterator[str]:
     port = free_port()
-    with running(
-        ours_cmd(model, ctx, threads, port, queue_capacity), "/v1/health", port, "streaminfer.log"
-    ) as url:
+    cmd = ours_cmd(model, ctx, threads, port, queue_capacity, worker_nice)
+    with running(cmd, "/v1/health", port, "streaminfer.log") as url:
         yield url

@@ -185,7 +185,7 @@ struct py_session {
 };
 
 std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int32_t n_threads, int32_t n_batch,
-                                    int32_t n_gpu_layers, int32_t queue_capacity) {
+                                    int32_t n_gpu_layers, int32_t queue_capacity, int32_t worker_nice) {
     engine_params p;
     p.model_path     = path;
     p.n_ctx          = n_ctx;
@@ -193,6 +193,7 @@ std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int
     p.n_batch        = n_batch;
     p.n_gpu_layers   = n_gpu_layers;
     p.queue_capacity = queue_capacity;
+    p.worker_nice    = worker_nice;
     py::gil_scoped_release nogil;
     return std::make_shared<engine>(p);
 }
@@ -348,7 +349,8 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<engine, std::shared_ptr<engine>>(m, "Engine")
         .def(py::init(&make_engine), py::arg("model_path"), py::arg("n_ctx") = 2048, py::arg("n_threads") = 0,
-             py::arg("n_batch") = 512, py::arg("n_gpu_layers") = 0, py::arg("queue_capacity") = 4096)
+             py::arg("n_batch") = 512, py::arg("n_gpu_layers") = 0, py::arg("queue_capacity") = 4096,
+             py::arg("worker_nice") = 10)
         .def_property_readonly("model", [](const std::shared_ptr<engine> & e) {
             // The model lives as long as the engine: alias the engine's ownership.
             return std::shared_ptr<model>(e, const_cast<model *>(&e->get_model()));

@@ -1,13 +1,14 @@
 #include "decode-scheduler.h"
 
 #include "session.h"
+#include "thread-priority.h"
 
 #include <cstdio>
 #include <exception>
 
 namespace streaminfer {
 
-decode_scheduler::decode_scheduler() : thread_([this] { loop(); }) {}
+decode_scheduler::decode_scheduler(int worker_nice) : worker_nice_(worker_nice), thread_([this] { loop(); }) {}
 
 decode_scheduler::~decode_scheduler() { stop(); }
 
@@ -58,6 +59,7 @@ void decode_scheduler::stop() {
 }
 
 void decode_scheduler::loop() {
+    lower_this_thread_priority(worker_nice_);
     for (;;) {
         std::function<void()>    task;
         std::shared_ptr<session> flash;

@@ -24,7 +24,8 @@ class session;
 
 class decode_scheduler {
 public:
-    decode_scheduler();
+    // worker_nice: see thread-priority.h; applied by the thread itself.
+    explicit decode_scheduler(int worker_nice = 0);
     ~decode_scheduler();
     decode_scheduler(const decode_scheduler &) = delete;
     decode_scheduler & operator=(const decode_scheduler &) = delete;
@@ -56,6 +57,7 @@ private:
     std::deque<std::shared_ptr<session>>  flash_;  // guarded by mu_
     std::deque<std::shared_ptr<session>>  stream_; // guarded by mu_
     bool                                  stop_ = false; // guarded by mu_
+    const int                             worker_nice_;
     std::thread                           thread_; // started last
 };
 

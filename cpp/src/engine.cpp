@@ -17,10 +17,13 @@ engine::engine(const engine_params & params) : params_(params) {
     mp.n_gpu_layers = params.n_gpu_layers;
     model_    = std::make_unique<model>(params.model_path, mp);
     template_ = std::make_unique<prompt_template>(*model_);
-    scheduler_ = std::make_unique<decode_scheduler>();
+    if (params.worker_nice < 0 || params.worker_nice > 19) {
+        throw std::invalid_argument("worker_nice must be in [0, 19]");
+    }
+    scheduler_ = std::make_unique<decode_scheduler>(params.worker_nice);
     tokenizer_ = std::make_unique<tokenize_worker>(
         [this] { return sessions(); },
-        [this](const std::shared_ptr<session> & s) { scheduler_->notify_stream(s); });
+        [this](const std::shared_ptr<session> & s) { scheduler_->notify_stream(s); }, params.worker_nice);
 }
 
 engine::~engine() { close(); }

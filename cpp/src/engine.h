@@ -31,6 +31,7 @@ struct engine_params {
     int32_t     n_batch = 512;
     int32_t     n_gpu_layers = 0;
     int32_t     queue_capacity = 4096; // records per session ring
+    int32_t     worker_nice = 10;      // nice increment of the decode and tokenization threads (thread-priority.h)
 };
 
 class engine {

@@ -1,14 +1,15 @@
 #include "tokenize-worker.h"
 
 #include "session.h"
+#include "thread-priority.h"
 
 #include <cstdio>
 #include <exception>
 
 namespace streaminfer {
 
-tokenize_worker::tokenize_worker(sessions_fn sessions, ready_fn on_ready)
-    : sessions_(std::move(sessions)), on_ready_(std::move(on_ready)), thread_([this] { loop(); }) {}
+tokenize_worker::tokenize_worker(sessions_fn sessions, ready_fn on_ready, int worker_nice)
+    : sessions_(std::move(sessions)), on_ready_(std::move(on_ready)), worker_nice_(worker_nice), thread_([this] { loop(); }) {}
 
 tokenize_worker::~tokenize_worker() { stop(); }
 
@@ -32,6 +33,7 @@ void tokenize_worker::stop() {
 }
 
 void tokenize_worker::loop() {
+    lower_this_thread_priority(worker_nice_);
     for (;;) {
         {
             std::unique_lock<std::mutex> lock(mu_);

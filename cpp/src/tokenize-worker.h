@@ -20,7 +20,8 @@ public:
     using sessions_fn = std::function<std::vector<std::shared_ptr<session>>()>;
     using ready_fn    = std::function<void(const std::shared_ptr<session> &)>;
 
-    tokenize_worker(sessions_fn sessions, ready_fn on_ready);
+    // worker_nice: see thread-priority.h; applied by the thread itself.
+    tokenize_worker(sessions_fn sessions, ready_fn on_ready, int worker_nice = 0);
     ~tokenize_worker();
     tokenize_worker(const tokenize_worker &) = delete;
     tokenize_worker & operator=(const tokenize_worker &) = delete;
@@ -38,6 +39,7 @@ private:
     std::condition_variable cv_;
     bool                    signalled_ = false; // guarded by mu_
     bool                    stop_ = false;      // guarded by mu_
+    const int               worker_nice_;
     std::thread             thread_;            // started last
 };
 

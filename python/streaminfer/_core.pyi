@@ -138,7 +138,10 @@ class Engine:
         n_batch: int = 512,
         n_gpu_layers: int = 0,
         queue_capacity: int = 4096,
-    ) -> None: ...
+        worker_nice: int = 10,
+    ) -> None:
+        """worker_nice: nice increment (0-19) of the decode and tokenization threads
+        and the llama.cpp threads they start, so the event loop gets a core at once."""
     @property
     def model(self) -> Model: ...
     @property

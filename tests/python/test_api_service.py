@@ -130,10 +130,28 @@ def test_python_dash_m_and_help() -> None:
         env=server_env(),
     )
     assert result.returncode == 0
-    for flag in ("--model", "--host", "--port", "--ctx-size", "--threads", "--api-key", "--max-sessions"):
+    for flag in (
+        *("--model", "--host", "--port", "--ctx-size", "--threads", "--api-key", "--max-sessions"),
+        *("--queue-capacity", "--log-level", "--gpu-layers", "--worker-nice", "--max-body-size"),
+    ):
         assert flag in result.stdout
-    for flag in ("--queue-capacity", "--log-level"):
-        assert flag in result.stdout
+
+
+def test_out_of_range_options_are_refused_before_loading(model_path: Path) -> None:
+    for flag, value, message in (
+        ("--worker-nice", "20", "must be at most 19"),
+        ("--worker-nice", "-1", "must be at least 0"),
+        ("--queue-capacity", "0", "must be at least 1"),
+    ):
+        result = subprocess.run(
+            [*serve_command(model_path, free_port()), flag, value],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=server_env(),
+        )
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
 
 
 def test_an_empty_api_key_is_refused(model_path: Path) -> None:

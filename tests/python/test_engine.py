@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -385,3 +386,33 @@ def test_model_errors(tmp_path: Path, model_path: Path) -> None:
     assert m.detokenize(tokens) == "185.5,186.2,184.9,185.7,12345\n"
     with pytest.raises((ValueError, IndexError)):
         m.detokenize([10**7])
+
+
+def _thread_nice() -> dict[int, int]:
+    """Nice value of each of this process's threads (field 19 of /proc/self/task/*/stat)."""
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:
+            continue  # a thread that just ended
+        out[int(task.name)] = int(stat.rsplit(")", 1)[1].split()[16])
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_worker_threads_yield_to_the_event_loop(model_path: Path) -> None:
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    before = set(_thread_nice())
+    eng = _core.Engine(str(model_path), n_ctx=512, n_threads=2, worker_nice=7)
+    try:
+        workers = {tid: nice for tid, nice in _thread_nice().items() if tid not in before}
+        # The decode thread and the tokenization worker, and nothing else of ours.
+        assert len(workers) >= 2
+        assert set(workers.values()) == {min(19, base + 7)}
+        assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the caller's thread is untouched
+    finally:
+        eng.close()
+    for bad in (-1, 20):
+        with pytest.raises(ValueError, match="worker_nice"):
+            _core.Engine(str(model_path), n_ctx=512, worker_nice=bad)

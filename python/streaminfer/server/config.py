@@ -21,6 +21,8 @@ class ServerConfig:
     api_keys: tuple[str, ...] = ()
     max_sessions: int = 16
     queue_capacity: int = 4096
+    # Nice increment of the engine's worker threads: the event loop preempts them.
+    worker_nice: int = 10
     # A request body (and a WebSocket frame) larger than this is refused: 413 / close 1009.
     max_body_bytes: int = 16 * MiB
     max_ws_frame_bytes: int = 16 * MiB

@@ -86,6 +86,7 @@ class Runtime:
             n_threads=cfg.threads,
             n_gpu_layers=cfg.n_gpu_layers,
             queue_capacity=cfg.queue_capacity,
+            worker_nice=cfg.worker_nice,
         )
 
     @staticmethod

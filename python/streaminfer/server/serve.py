@@ -23,7 +23,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 API_KEYS_ENV = "STREAMINFER_API_KEYS"
 
 
-def _int_at_least(minimum: int) -> Any:
+def _int_at_least(minimum: int, maximum: int | None = None) -> Any:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -31,6 +31,8 @@ def _int_at_least(minimum: int) -> Any:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -99,6 +101,14 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         help="records queued per session before pushes drop (default: %(default)s)",
     )
     parser.add_argument(
+        "--worker-nice",
+        type=_int_at_least(0, 19),
+        default=10,
+        metavar="N",
+        help="nice increment of the decode threads, so the HTTP/WebSocket loop preempts them; 0 keeps "
+        "them at the server's priority (default: %(default)s)",
+    )
+    parser.add_argument(
         "--max-body-size",
         type=_int_at_least(1024),
         default=16 * MiB,
@@ -147,6 +157,7 @@ def serve(args: argparse.Namespace) -> int:
         api_keys=tuple(api_keys),
         max_sessions=args.max_sessions,
         queue_capacity=args.queue_capacity,
+        worker_nice=args.worker_nice,
         max_body_bytes=args.max_body_size,
         max_ws_frame_bytes=args.max_body_size,
         sse_ping_interval_s=args.sse_ping_interval,
