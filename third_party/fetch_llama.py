@@ -1,9 +1,13 @@
-"""Fetch the pinned llama.cpp sources from the package registry.
+"""Fetch the pinned llama.cpp sources from the package registry and patch them.
 
 llama.cpp is taken from the sdist of ``llama-cpp-python`` (it carries
 llama.cpp under ``vendor/llama.cpp``). The archive is downloaded with pip into
-a cache directory, checked against the sha256 recorded in ``llama.sha256``
-and its ``vendor/llama.cpp`` is unpacked into the destination.
+a cache directory, checked against the sha256 recorded in ``llama.sha256``,
+its ``vendor/llama.cpp`` is unpacked, and the unified diffs in ``patches/``
+are applied in name order (each says what it changes and why). A stamp file
+in the destination names the archive and the patches it was made from: while
+it matches, running again does nothing, so CMake runs this at every configure
+and a changed patch reaches every build tree.
 
 Standard library only: CMake runs it at configure time, inside pip's build
 environment. Usage: ``python fetch_llama.py DEST [--cache DIR]``.
@@ -14,14 +18,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PATCHES = HERE / "patches"
+STAMP = ".streaminfer-source"
 PACKAGE = "llama-cpp-python"
 VERSION = "0.3.36"
 ARCHIVE = f"llama_cpp_python-{VERSION}.tar.gz"
@@ -57,8 +65,17 @@ def download(cache: Path) -> Path:
     # environment (cmake included) from source, which --no-binary :all:
     # would otherwise demand.
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--no-build-isolation", f"{PACKAGE}=={VERSION}", "-d", str(cache),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--no-build-isolation",
+        f"{PACKAGE}=={VERSION}",
+        "-d",
+        str(cache),
     ]
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0 or not archive.exists():
@@ -74,6 +91,91 @@ def download(cache: Path) -> Path:
     return archive
 
 
+class PatchError(Exception):
+    """A patch does not apply to the pinned sources exactly as written."""
+
+
+@dataclass
+class Hunk:
+    at: int  # 0-based index of the first original line it replaces
+    old: list[str]  # the original lines (context and removed)
+    new: list[str]  # what replaces them (context and added)
+
+
+HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+
+
+def parse_patch(text: str) -> dict[str, list[Hunk]]:
+    """Files and hunks of a unified diff; anything before the first ``---`` is its description."""
+    files: dict[str, list[Hunk]] = {}
+    hunks: list[Hunk] | None = None
+    lines = iter(text.splitlines())
+    for line in lines:
+        if line.startswith("+++ "):
+            path = line[4:].split("\t")[0]
+            hunks = files.setdefault(path[2:] if path.startswith("b/") else path, [])
+            continue
+        header = HUNK_HEADER.match(line)
+        if header is None or hunks is None:
+            continue
+        start, n_old, n_new = int(header[1]), int(header[2] or 1), int(header[3] or 1)
+        # A hunk that removes nothing inserts after line `start`; any other replaces from it.
+        hunk = Hunk(start if n_old == 0 else start - 1, [], [])
+        while len(hunk.old) < n_old or len(hunk.new) < n_new:
+            body = next(lines, None)
+            if body is None:
+                raise PatchError(f"hunk at line {start} ends early")
+            tag, rest = body[:1], body[1:]
+            if tag not in (" ", "-", "+", ""):
+                raise PatchError(f"unexpected line in hunk at line {start}: {body!r}")
+            if tag != "+":
+                hunk.old.append(rest)
+            if tag != "-":
+                hunk.new.append(rest)
+        hunks.append(hunk)
+    return files
+
+
+def apply_patch(patch: Path, root: Path) -> None:
+    """Apply ``patch`` under ``root``, every hunk at its stated line, with no fuzz."""
+    files = parse_patch(patch.read_text())
+    if not files:
+        raise PatchError(f"{patch.name}: no file changes found")
+    for rel, hunks in files.items():
+        target = root / rel
+        try:
+            text = target.read_text()
+        except OSError as exc:
+            raise PatchError(f"{patch.name}: cannot read {rel}: {exc}") from exc
+        lines = text.splitlines()
+        shift = 0  # lines added so far by earlier hunks of this file
+        for hunk in hunks:
+            at = hunk.at + shift
+            if lines[at : at + len(hunk.old)] != hunk.old:
+                raise PatchError(f"{patch.name}: the hunk at {rel}:{hunk.at + 1} does not match the sources")
+            lines[at : at + len(hunk.old)] = hunk.new
+            shift += len(hunk.new) - len(hunk.old)
+        target.write_text("\n".join(lines) + ("\n" if text.endswith("\n") else ""))
+
+
+def patches() -> list[Path]:
+    return sorted(PATCHES.glob("*.patch"))
+
+
+def stamp() -> str:
+    """What a finished tree was made from: the archive's and each patch's sha256."""
+    entries = [f"{expected_sha256()}  {ARCHIVE}"]
+    entries += [f"{sha256_of(p)}  patches/{p.name}" for p in patches()]
+    return "\n".join(entries) + "\n"
+
+
+def is_current(dest: Path) -> bool:
+    try:
+        return (dest / STAMP).read_text() == stamp()
+    except OSError:
+        return False
+
+
 def unpack(archive: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
@@ -82,7 +184,7 @@ def unpack(archive: Path, dest: Path) -> None:
             for member in tar.getmembers():
                 if not member.name.startswith(VENDOR_PREFIX):
                     continue
-                rel = member.name[len(VENDOR_PREFIX):]
+                rel = member.name[len(VENDOR_PREFIX) :]
                 if not rel or member.issym() or member.islnk():
                     continue
                 target = staging / rel
@@ -97,6 +199,13 @@ def unpack(archive: Path, dest: Path) -> None:
                     target.chmod(member.mode & 0o755 | 0o644)
         if not (staging / "CMakeLists.txt").exists():
             sys.exit(f"fetch_llama: {ARCHIVE} has no {VENDOR_PREFIX}CMakeLists.txt")
+        for patch in patches():
+            try:
+                apply_patch(patch, staging)
+            except PatchError as exc:
+                sys.exit(f"fetch_llama: {exc}")
+            print(f"fetch_llama: applied patches/{patch.name}", flush=True)
+        (staging / STAMP).write_text(stamp())
         if dest.exists():
             shutil.rmtree(dest)
         staging.rename(dest)
@@ -108,7 +217,12 @@ def main() -> None:
     parser.add_argument("dest", type=Path)
     parser.add_argument("--cache", type=Path, default=default_cache())
     args = parser.parse_args()
-    unpack(download(args.cache), args.dest.resolve())
+    dest = args.dest.resolve()
+    if is_current(dest):
+        return
+    if (dest / "CMakeLists.txt").exists():
+        print(f"fetch_llama: {dest} is not from the current archive and patches; replacing it", flush=True)
+    unpack(download(args.cache), dest)
 
 
 if __name__ == "__main__":
