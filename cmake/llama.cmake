@@ -1,25 +1,36 @@
-# Locate (or fetch) the pinned llama.cpp sources and add only ggml + llama.
+# Locate (or fetch) the pinned llama.cpp sources and add only ggml + llama,
+# in one of two flavours (README "Building"):
+#   native (default)      ggml's CPU backend compiled for the build machine's
+#                         CPU (-march=native), all linked statically into _core;
+#   STREAMINFER_PORTABLE  ggml and llama as shared libraries, ggml's CPU backend
+#                         in every x86-64 variant as a module; the best variant
+#                         this CPU and OS run is chosen at run time (backends.cpp).
+# Either way ggml's AMX kernels are left out unless STREAMINFER_AMX is on.
 #
-# Order: STREAMINFER_LLAMA_SRC (environment or cache variable), else
-# third_party/llama.cpp, fetched from the package registry by
-# third_party/fetch_llama.py when absent.
+# Sources: STREAMINFER_LLAMA_SRC (environment or cache variable), else
+# third_party/llama.cpp, fetched from the package registry and patched by
+# third_party/fetch_llama.py (a no-op while the tree is current).
 
 if(DEFINED ENV{STREAMINFER_LLAMA_SRC} AND NOT STREAMINFER_LLAMA_SRC)
     set(STREAMINFER_LLAMA_SRC "$ENV{STREAMINFER_LLAMA_SRC}")
 endif()
 if(NOT STREAMINFER_LLAMA_SRC)
     set(STREAMINFER_LLAMA_SRC "${PROJECT_SOURCE_DIR}/third_party/llama.cpp")
-    if(NOT EXISTS "${STREAMINFER_LLAMA_SRC}/CMakeLists.txt")
-        find_package(Python COMPONENTS Interpreter REQUIRED)
-        message(STATUS "streaminfer: fetching pinned llama.cpp into ${STREAMINFER_LLAMA_SRC}")
-        execute_process(
-            COMMAND "${Python_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/third_party/fetch_llama.py" "${STREAMINFER_LLAMA_SRC}"
-            RESULT_VARIABLE fetch_result)
-        if(NOT fetch_result EQUAL 0)
-            message(FATAL_ERROR "streaminfer: fetching llama.cpp failed (see above). "
-                                "Set STREAMINFER_LLAMA_SRC=/path/to/llama.cpp to use a local copy.")
-        endif()
+    find_package(Python COMPONENTS Interpreter REQUIRED)
+    execute_process(
+        COMMAND "${Python_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/third_party/fetch_llama.py" "${STREAMINFER_LLAMA_SRC}"
+        RESULT_VARIABLE fetch_result)
+    if(NOT fetch_result EQUAL 0)
+        message(FATAL_ERROR "streaminfer: fetching llama.cpp failed (see above). "
+                            "Set STREAMINFER_LLAMA_SRC=/path/to/llama.cpp to use a local copy.")
     endif()
+    file(GLOB _patches CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/third_party/patches/*.patch")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+                 "${PROJECT_SOURCE_DIR}/third_party/fetch_llama.py" "${PROJECT_SOURCE_DIR}/third_party/llama.sha256"
+                 ${_patches})
+elseif(STREAMINFER_AMX)
+    message(WARNING "streaminfer: STREAMINFER_AMX with STREAMINFER_LLAMA_SRC: make sure that tree carries "
+                    "third_party/patches/ggml-amx-tile-config.patch, or AMX decodes may die with SIGILL")
 endif()
 if(NOT EXISTS "${STREAMINFER_LLAMA_SRC}/include/llama.h")
     message(FATAL_ERROR "streaminfer: ${STREAMINFER_LLAMA_SRC} is not a llama.cpp source tree (no include/llama.h)")
@@ -35,7 +46,28 @@ if(GGML_CUDA)
     endif()
 endif()
 
-set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
+if(STREAMINFER_PORTABLE)
+    if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+        message(FATAL_ERROR "streaminfer: STREAMINFER_PORTABLE is for x86-64 (this is ${CMAKE_SYSTEM_PROCESSOR})")
+    endif()
+    # ggml loads the CPU variants with dlopen, and they link ggml-base: shared.
+    set(BUILD_SHARED_LIBS     ON  CACHE BOOL "" FORCE)
+    set(GGML_BACKEND_DL       ON  CACHE BOOL "" FORCE)
+    set(GGML_CPU_ALL_VARIANTS ON  CACHE BOOL "" FORCE)
+    set(GGML_NATIVE           OFF CACHE BOOL "" FORCE)
+    set(_STREAMINFER_NATIVE_FORCED_OFF ON CACHE INTERNAL "GGML_NATIVE was turned off by STREAMINFER_PORTABLE")
+    # Every library finds the others beside itself, in the build tree (bin/,
+    # where llama.cpp puts them) as in the wheel (streaminfer/).
+    set(CMAKE_INSTALL_RPATH "$ORIGIN")
+else()
+    set(BUILD_SHARED_LIBS     OFF CACHE BOOL "" FORCE)
+    set(GGML_BACKEND_DL       OFF CACHE BOOL "" FORCE)
+    set(GGML_CPU_ALL_VARIANTS OFF CACHE BOOL "" FORCE)
+    if(_STREAMINFER_NATIVE_FORCED_OFF) # this build tree was portable: back to ggml's default
+        unset(GGML_NATIVE CACHE)
+        unset(_STREAMINFER_NATIVE_FORCED_OFF CACHE)
+    endif()
+endif()
 set(LLAMA_BUILD_COMMON   OFF CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_TESTS    OFF CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_TOOLS    OFF CACHE BOOL "" FORCE)
@@ -50,3 +82,27 @@ set(GGML_OPENMP          OFF CACHE BOOL "" FORCE)
 set(LLAMA_ALL_WARNINGS   OFF CACHE BOOL "" FORCE)
 
 add_subdirectory("${STREAMINFER_LLAMA_SRC}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCLUDE_FROM_ALL SYSTEM)
+
+# ggml's CPU backend targets: ggml-cpu, or one ggml-cpu-<variant> per variant.
+set(STREAMINFER_CPU_BACKENDS ${GGML_AVAILABLE_BACKENDS})
+list(FILTER STREAMINFER_CPU_BACKENDS INCLUDE REGEX "^ggml-cpu")
+
+# AMX. ggml's AMX kernels crash as released (third_party/patches/
+# ggml-amx-tile-config.patch says why, and fixes it), and they are compiled in
+# wherever -march=native or a variant turns AMX on. Off by default: no CPU
+# backend target is compiled with AMX, so not one tile instruction is in the
+# build (tests/python/test_cpu_dispatch.py disassembles it to check).
+if(NOT STREAMINFER_AMX)
+    include(CheckCXXCompilerFlag)
+    set(_no_amx)
+    foreach(_isa amx-tile amx-int8 amx-bf16 amx-fp16 amx-complex)
+        string(MAKE_C_IDENTIFIER "STREAMINFER_HAS_NO_${_isa}" _var)
+        check_cxx_compiler_flag("-mno-${_isa}" ${_var})
+        if(${_var})
+            list(APPEND _no_amx "-mno-${_isa}")
+        endif()
+    endforeach()
+    foreach(_target IN LISTS STREAMINFER_CPU_BACKENDS)
+        target_compile_options(${_target} PRIVATE ${_no_amx})
+    endforeach()
+endif()

@@ -4,6 +4,7 @@
 // append, mark_prefix) release the GIL; quick calls keep it. No C++ thread
 // ever touches a Python object: events cross over as plain C++ values and
 // become dicts here, on the caller's thread.
+#include "backends.h"
 #include "engine.h"
 #include "record-format.h"
 
@@ -178,6 +179,21 @@ std::vector<record> parse_records(record_type type, const py::list & items) {
     return out;
 }
 
+// The names of flash_attn_mode, as options and the API spell them.
+const std::vector<std::pair<std::string, flash_attn_mode>> FLASH_ATTN_MODES = {
+    {"auto", FLASH_ATTN_MODE_AUTO}, {"on", FLASH_ATTN_MODE_ON}, {"off", FLASH_ATTN_MODE_OFF}};
+
+flash_attn_mode parse_flash_attn(const std::string & name) {
+    std::string known;
+    for (const auto & [n, mode] : FLASH_ATTN_MODES) {
+        if (n == name) {
+            return mode;
+        }
+        known += (known.empty() ? "" : ", ") + n;
+    }
+    throw std::invalid_argument("flash_attn must be one of " + known + ", not '" + name + "'");
+}
+
 // A session handle for Python: keeps the engine alive while it exists.
 struct py_session {
     std::shared_ptr<engine>  eng;
@@ -185,15 +201,19 @@ struct py_session {
 };
 
 std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int32_t n_threads, int32_t n_batch,
-                                    int32_t n_gpu_layers, int32_t queue_capacity, int32_t worker_nice) {
+                                    int32_t n_gpu_layers, int32_t queue_capacity, int32_t worker_nice,
+                                    const std::string & flash_attn, bool offload_kv, bool extra_buffers) {
     engine_params p;
-    p.model_path     = path;
-    p.n_ctx          = n_ctx;
-    p.n_threads      = n_threads;
-    p.n_batch        = n_batch;
-    p.n_gpu_layers   = n_gpu_layers;
-    p.queue_capacity = queue_capacity;
-    p.worker_nice    = worker_nice;
+    p.model_path        = path;
+    p.n_ctx             = n_ctx;
+    p.n_threads         = n_threads;
+    p.n_batch           = n_batch;
+    p.n_gpu_layers      = n_gpu_layers;
+    p.queue_capacity    = queue_capacity;
+    p.worker_nice       = worker_nice;
+    p.flash_attn        = parse_flash_attn(flash_attn);
+    p.offload_kv        = offload_kv;
+    p.use_extra_buffers = extra_buffers;
     py::gil_scoped_release nogil;
     return std::make_shared<engine>(p);
 }
@@ -230,21 +250,50 @@ PYBIND11_MODULE(_core, m) {
     m.attr("MAX_FLASH_TOKENS")     = MAX_FLASH_TOKENS;
     m.attr("DEFAULT_FLASH_TOKENS") = DEFAULT_FLASH_TOKENS;
 
-    m.def("system_info", &system_info);
+    std::vector<std::string> flash_attn_names;
+    for (const auto & entry : FLASH_ATTN_MODES) {
+        flash_attn_names.push_back(entry.first);
+    }
+    m.attr("FLASH_ATTN_MODES") = flash_attn_names;
+
+    py::class_<gpu_info>(m, "GpuInfo")
+        .def_readonly("name", &gpu_info::name)
+        .def_readonly("description", &gpu_info::description)
+        .def_readonly("memory_free", &gpu_info::memory_free)
+        .def_readonly("memory_total", &gpu_info::memory_total);
+    py::class_<system_info>(m, "SystemInfo")
+        .def_readonly("build", &system_info::build)
+        .def_readonly("cuda_built", &system_info::cuda_built)
+        .def_readonly("cuda_loaded", &system_info::cuda_loaded)
+        .def_readonly("cpu_variant", &system_info::cpu_variant)
+        .def_readonly("cpu_backend_path", &system_info::cpu_backend_path)
+        .def_readonly("cpu_features", &system_info::cpu_features)
+        .def_readonly("amx", &system_info::amx)
+        .def_readonly("gpus", &system_info::gpus)
+        .def_readonly("llama_info", &system_info::llama_info)
+        .def("__repr__", [](const system_info & i) {
+            return "<SystemInfo build=" + i.build + " cpu_variant=" + i.cpu_variant +
+                   " amx=" + (i.amx ? "True" : "False") + " gpus=" + std::to_string(i.gpus.size()) + ">";
+        });
+    m.def("system_info", [] {
+        py::gil_scoped_release nogil; // the first call loads the backends
+        return describe_system();
+    });
     m.def("record_header", [](const std::string & type) { return record_header(parse_type(type)); }, py::arg("data_type"));
     m.def("format_record", [](const std::string & type, const py::dict & rec) {
         return format_record(parse_record(parse_type(type), rec, 0));
     }, py::arg("data_type"), py::arg("record"));
 
     py::class_<model, std::shared_ptr<model>>(m, "Model")
-        .def(py::init([](const std::string & path, int32_t n_threads, int32_t n_gpu_layers) {
+        .def(py::init([](const std::string & path, int32_t n_threads, int32_t n_gpu_layers, bool extra_buffers) {
                  model_params p;
-                 p.n_threads    = n_threads;
-                 p.n_gpu_layers = n_gpu_layers;
+                 p.n_threads         = n_threads;
+                 p.n_gpu_layers      = n_gpu_layers;
+                 p.use_extra_buffers = extra_buffers;
                  py::gil_scoped_release nogil;
                  return std::make_shared<model>(path, p);
              }),
-             py::arg("path"), py::arg("n_threads") = 0, py::arg("n_gpu_layers") = 0)
+             py::arg("path"), py::arg("n_threads") = 0, py::arg("n_gpu_layers") = 0, py::arg("extra_buffers") = true)
         .def_property_readonly("path", &model::path)
         .def_property_readonly("architecture", &model::architecture)
         .def_property_readonly("description", &model::description)
@@ -350,7 +399,8 @@ PYBIND11_MODULE(_core, m) {
     py::class_<engine, std::shared_ptr<engine>>(m, "Engine")
         .def(py::init(&make_engine), py::arg("model_path"), py::arg("n_ctx") = 2048, py::arg("n_threads") = 0,
              py::arg("n_batch") = 512, py::arg("n_gpu_layers") = 0, py::arg("queue_capacity") = 4096,
-             py::arg("worker_nice") = 10)
+             py::arg("worker_nice") = 10, py::arg("flash_attn") = "auto", py::arg("offload_kv") = true,
+             py::arg("extra_buffers") = true)
         .def_property_readonly("model", [](const std::shared_ptr<engine> & e) {
             // The model lives as long as the engine: alias the engine's ownership.
             return std::shared_ptr<model>(e, const_cast<model *>(&e->get_model()));

@@ -15,6 +15,7 @@ engine::engine(const engine_params & params) : params_(params) {
     model_params mp;
     mp.n_threads    = params.n_threads;
     mp.n_gpu_layers = params.n_gpu_layers;
+    mp.use_extra_buffers = params.use_extra_buffers;
     model_    = std::make_unique<model>(params.model_path, mp);
     template_ = std::make_unique<prompt_template>(*model_);
     if (params.worker_nice < 0 || params.worker_nice > 19) {
@@ -66,6 +67,8 @@ std::shared_ptr<session> engine::create_session(session_config cfg) {
     }
     cfg.n_batch        = params_.n_batch;
     cfg.n_threads      = model_->n_threads();
+    cfg.flash_attn     = params_.flash_attn;
+    cfg.offload_kv     = params_.offload_kv;
     if (cfg.queue_capacity <= 0) {
         cfg.queue_capacity = params_.queue_capacity;
     }

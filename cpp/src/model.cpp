@@ -1,28 +1,16 @@
 #include "model.h"
 
+#include "backends.h"
 #include "llama.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <thread>
 
 namespace streaminfer {
 
 namespace {
-
-void log_filter(ggml_log_level level, const char * text, void * /*user*/) {
-    static const bool verbose = [] {
-        const char * env = std::getenv("STREAMINFER_LLAMA_LOG");
-        return env != nullptr && std::strcmp(env, "info") == 0;
-    }();
-    if (verbose || level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) {
-        std::fputs(text, stderr);
-    }
-}
 
 std::string meta_string(const llama_model * m, const char * key) {
     char buf[512];
@@ -31,19 +19,6 @@ std::string meta_string(const llama_model * m, const char * key) {
 }
 
 } // namespace
-
-void ensure_backend() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        llama_log_set(log_filter, nullptr);
-        llama_backend_init();
-    });
-}
-
-std::string system_info() {
-    ensure_backend();
-    return llama_print_system_info();
-}
 
 model::model(const std::string & path, const model_params & params)
     : path_(path),
@@ -62,8 +37,17 @@ model::model(const std::string & path, const model_params & params)
     file.close();
 
     ensure_backend();
+    const bool has_gpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU) != nullptr ||
+                         ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_IGPU) != nullptr;
+    if (params.n_gpu_layers > 0 && !has_gpu) {
+        throw std::invalid_argument(
+            "n_gpu_layers = " + std::to_string(params.n_gpu_layers) +
+            " but no GPU is available: this build has no GPU backend, or its runtime found no device "
+            "(see `streaminfer doctor`)");
+    }
     llama_model_params mparams = llama_model_default_params();
-    mparams.n_gpu_layers = params.n_gpu_layers;
+    mparams.n_gpu_layers    = params.n_gpu_layers;
+    mparams.use_extra_bufts = params.use_extra_buffers;
     model_ = llama_model_load_from_file(path.c_str(), mparams);
     if (model_ == nullptr) {
         throw model_load_error("llama.cpp could not load the model (corrupt file or unsupported architecture): " + path);

@@ -30,7 +30,10 @@ public:
 
 struct model_params {
     int32_t n_threads    = 0; // 0: hardware concurrency
-    int32_t n_gpu_layers = 0;
+    int32_t n_gpu_layers = 0; // layers offloaded to a GPU; > 0 needs one (std::invalid_argument)
+    // ggml's extra CPU weight layouts: repacked for AVX2/AVX-512 kernels, or
+    // AMX tiles. Off keeps the file's layout (llama-bench --repack 0).
+    bool    use_extra_buffers = true;
 };
 
 class model {
@@ -68,11 +71,5 @@ private:
     llama_model *       model_ = nullptr;
     const llama_vocab * vocab_ = nullptr;
 };
-
-// Process-wide llama.cpp setup: backend init and the log filter (warnings
-// and errors go to stderr; STREAMINFER_LLAMA_LOG=info shows everything).
-void ensure_backend();
-
-std::string system_info();
 
 } // namespace streaminfer

@@ -193,6 +193,8 @@ void session::open() {
     cparams.n_threads_batch = cfg_.n_threads;
     cparams.kv_unified      = true;      // copies of the live sequence share its cells
     cparams.no_perf         = true;
+    cparams.flash_attn_type = static_cast<llama_flash_attn_type>(cfg_.flash_attn);
+    cparams.offload_kqv     = cfg_.offload_kv;
     ctx_ = llama_init_from_model(model_.raw(), cparams);
     if (ctx_ == nullptr) {
         throw std::runtime_error("llama.cpp could not create a context of " + std::to_string(n_ctx_) + " tokens");

@@ -58,6 +58,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// Flash attention in a session's context (llama_flash_attn_type's values).
+enum flash_attn_mode : int32_t {
+    FLASH_ATTN_MODE_AUTO = -1, // where the backend supports it
+    FLASH_ATTN_MODE_OFF  = 0,
+    FLASH_ATTN_MODE_ON   = 1,
+};
+
 struct session_config {
     std::string  id;
     record_type  type = RECORD_TYPE_OHLCV;
@@ -67,6 +74,8 @@ struct session_config {
     int32_t      n_batch = 512;
     int32_t      n_threads = 0;
     int32_t      queue_capacity = 0;        // 0: the engine default
+    flash_attn_mode flash_attn = FLASH_ATTN_MODE_AUTO;
+    bool         offload_kv = true;         // KV cache and attention on the GPU with the offloaded layers
     std::vector<std::pair<std::string, int32_t>> flash; // registered at creation
 };
 

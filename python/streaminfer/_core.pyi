@@ -15,6 +15,7 @@ DATA_TYPES: Final[list[str]]
 MAX_FLASH_QUERIES: Final[int]
 MAX_FLASH_TOKENS: Final[int]
 DEFAULT_FLASH_TOKENS: Final[int]
+FLASH_ATTN_MODES: Final[list[str]]
 
 class ModelLoadError(RuntimeError):
     """llama.cpp could not load the file (bad GGUF, unsupported architecture)."""
@@ -37,8 +38,12 @@ class EngineClosedError(RuntimeError):
 class Model:
     """A GGUF model loaded through llama.cpp (weights shared by every session)."""
 
-    def __init__(self, path: str, n_threads: int = 0, n_gpu_layers: int = 0) -> None:
-        """Raises FileNotFoundError, ValueError (not a GGUF file) or ModelLoadError."""
+    def __init__(
+        self, path: str, n_threads: int = 0, n_gpu_layers: int = 0, extra_buffers: bool = True
+    ) -> None:
+        """Raises FileNotFoundError, ValueError (not a GGUF file, or GPU layers without a GPU)
+        or ModelLoadError. extra_buffers=False keeps the weights in the file's layout (no
+        repacking for AVX2/AVX-512 kernels, no AMX tiles)."""
     @property
     def path(self) -> str: ...
     @property
@@ -139,9 +144,15 @@ class Engine:
         n_gpu_layers: int = 0,
         queue_capacity: int = 4096,
         worker_nice: int = 10,
+        flash_attn: str = "auto",
+        offload_kv: bool = True,
+        extra_buffers: bool = True,
     ) -> None:
         """worker_nice: nice increment (0-19) of the decode and tokenization threads
-        and the llama.cpp threads they start, so the event loop gets a core at once."""
+        and the llama.cpp threads they start, so the event loop gets a core at once.
+        flash_attn: one of FLASH_ATTN_MODES ("auto": where the backend supports it).
+        offload_kv: the KV cache on the GPU with the offloaded layers.
+        extra_buffers: as for Model."""
     @property
     def model(self) -> Model: ...
     @property
@@ -178,4 +189,45 @@ def format_record(data_type: str, record: dict[str, Any]) -> str:
 def record_header(data_type: str) -> str:
     """The header line placed in the prefix that names the columns of ``data_type``."""
 
-def system_info() -> str: ...
+class GpuInfo:
+    """A GPU that ggml sees."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def memory_free(self) -> int: ...
+    @property
+    def memory_total(self) -> int: ...
+
+class SystemInfo:
+    """The build and what it runs on (cpp/src/backends.h)."""
+
+    @property
+    def build(self) -> str:
+        """ "native" (ggml compiled for the build machine) or "portable" (CPU variants chosen at run time)."""
+    @property
+    def cuda_built(self) -> bool: ...
+    @property
+    def cuda_loaded(self) -> bool:
+        """The CUDA backend registered: its runtime libraries were found."""
+    @property
+    def cpu_variant(self) -> str:
+        """ "native", or the portable build's variant in use, e.g. "haswell"."""
+    @property
+    def cpu_backend_path(self) -> str: ...
+    @property
+    def cpu_features(self) -> list[str]:
+        """What the CPU backend in use was compiled for, in ggml's names ("AVX2", "AVX512", ...)."""
+    @property
+    def amx(self) -> bool:
+        """AMX kernels compiled in (-DSTREAMINFER_AMX=ON) and granted by the OS: weights go to AMX tiles."""
+    @property
+    def gpus(self) -> list[GpuInfo]: ...
+    @property
+    def llama_info(self) -> str:
+        """llama.cpp's own system-info line."""
+
+def system_info() -> SystemInfo:
+    """Loads the backends on first use. RuntimeError when no CPU backend can be loaded."""

@@ -18,6 +18,12 @@ class ServerConfig:
     ctx_size: int = 2048
     threads: int = 0
     n_gpu_layers: int = 0
+    # Flash attention: "auto" (where the backend supports it), "on" or "off".
+    flash_attn: str = "auto"
+    # The KV cache (and attention) on the GPU along with the offloaded layers.
+    offload_kv: bool = True
+    # Weights repacked into ggml's CPU-optimized layouts (AVX2/AVX-512 kernels, AMX tiles).
+    repack: bool = True
     api_keys: tuple[str, ...] = ()
     max_sessions: int = 16
     queue_capacity: int = 4096

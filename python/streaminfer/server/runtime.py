@@ -87,6 +87,9 @@ class Runtime:
             n_gpu_layers=cfg.n_gpu_layers,
             queue_capacity=cfg.queue_capacity,
             worker_nice=cfg.worker_nice,
+            flash_attn=cfg.flash_attn,
+            offload_kv=cfg.offload_kv,
+            extra_buffers=cfg.repack,
         )
 
     @staticmethod

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+FLASH_ATTN_MODES = ("auto", "on", "off")  # _core.FLASH_ATTN_MODES (checked by the tests)
 API_KEYS_ENV = "STREAMINFER_API_KEYS"
 
 
@@ -76,6 +77,25 @@ def add_serve_parser(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--gpu-layers", type=_int_at_least(0), default=0, metavar="N", help="layers to offload to a GPU build"
+    )
+    parser.add_argument(
+        "--flash-attn",
+        choices=FLASH_ATTN_MODES,
+        default="auto",
+        help="flash attention: 'auto' uses it where the backend supports it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-kv-offload",
+        dest="offload_kv",
+        action="store_false",
+        help="keep the KV cache in host memory when layers are offloaded to a GPU",
+    )
+    parser.add_argument(
+        "--no-repack",
+        dest="repack",
+        action="store_false",
+        help="keep the weights in the file's layout: no repacking for ggml's AVX2/AVX-512 kernels or "
+        "AMX tiles (a workaround if those kernels misbehave on this CPU)",
     )
     parser.add_argument(
         "--api-key",
@@ -154,6 +174,9 @@ def serve(args: argparse.Namespace) -> int:
         ctx_size=args.ctx_size,
         threads=args.threads,
         n_gpu_layers=args.gpu_layers,
+        flash_attn=args.flash_attn,
+        offload_kv=args.offload_kv,
+        repack=args.repack,
         api_keys=tuple(api_keys),
         max_sessions=args.max_sessions,
         queue_capacity=args.queue_capacity,
