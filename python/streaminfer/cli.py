@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from streaminfer import __version__
+from streaminfer.doctor import add_doctor_parser
 from streaminfer.models import ModelDownloadError, ModelNotFoundError, list_models, resolve_model
 from streaminfer.server.serve import add_serve_parser
 
@@ -101,7 +102,7 @@ def add_models_parser(subparsers: Subparsers) -> None:
 #         serve.add_argument("--model", default="default")
 #         serve.set_defaults(handler=_serve)  # imports the server lazily
 # appended to this list.
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_models_parser, add_serve_parser]
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_models_parser, add_serve_parser, add_doctor_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

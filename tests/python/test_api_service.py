@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from api_server import (  # noqa: F401  (fixtures)
     api_server_fixture,
     assert_error,
@@ -133,6 +134,7 @@ def test_python_dash_m_and_help() -> None:
     for flag in (
         *("--model", "--host", "--port", "--ctx-size", "--threads", "--api-key", "--max-sessions"),
         *("--queue-capacity", "--log-level", "--gpu-layers", "--worker-nice", "--max-body-size"),
+        *("--flash-attn", "--no-kv-offload", "--no-repack"),
     ):
         assert flag in result.stdout
 
@@ -142,6 +144,7 @@ def test_out_of_range_options_are_refused_before_loading(model_path: Path) -> No
         ("--worker-nice", "20", "must be at most 19"),
         ("--worker-nice", "-1", "must be at least 0"),
         ("--queue-capacity", "0", "must be at least 1"),
+        ("--flash-attn", "fast", "invalid choice: 'fast'"),
     ):
         result = subprocess.run(
             [*serve_command(model_path, free_port()), flag, value],
@@ -164,3 +167,19 @@ def test_an_empty_api_key_is_refused(model_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "API key must not be empty" in result.stderr
+
+
+def test_gpu_layers_without_a_gpu_stop_the_server_with_a_reason(model_path: Path) -> None:
+    from streaminfer import _core
+
+    if _core.system_info().gpus:
+        pytest.skip("runs where no GPU is visible (this machine has one)")
+    result = subprocess.run(
+        serve_command(model_path, free_port(), "--gpu-layers", "99"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the engine failed to start: n_gpu_layers = 99 but no GPU is available" in result.stderr
