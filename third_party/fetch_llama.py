@@ -16,6 +16,8 @@ environment. Usage: ``python fetch_llama.py DEST [--cache DIR]``.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import filecmp
 import hashlib
 import os
 import re
@@ -109,15 +111,21 @@ def parse_patch(text: str) -> dict[str, list[Hunk]]:
     """Files and hunks of a unified diff; anything before the first ``---`` is its description."""
     files: dict[str, list[Hunk]] = {}
     hunks: list[Hunk] | None = None
-    lines = iter(text.splitlines())
+    lines = iter(text.split("\n"))
     for line in lines:
+        if line.startswith("--- ") or line in ("", "\\ No newline at end of file"):
+            continue
         if line.startswith("+++ "):
             path = line[4:].split("\t")[0]
             hunks = files.setdefault(path[2:] if path.startswith("b/") else path, [])
             continue
         header = HUNK_HEADER.match(line)
-        if header is None or hunks is None:
+        if header is None:
+            if hunks is not None:  # past the description: only headers may come between hunks
+                raise PatchError(f"a line outside any hunk (do the hunk headers count right?): {line!r}")
             continue
+        if hunks is None:
+            raise PatchError(f"a hunk before any +++ file line: {line!r}")
         start, n_old, n_new = int(header[1]), int(header[2] or 1), int(header[3] or 1)
         # A hunk that removes nothing inserts after line `start`; any other replaces from it.
         hunk = Hunk(start if n_old == 0 else start - 1, [], [])
@@ -126,7 +134,7 @@ def parse_patch(text: str) -> dict[str, list[Hunk]]:
             if body is None:
                 raise PatchError(f"hunk at line {start} ends early")
             tag, rest = body[:1], body[1:]
-            if tag not in (" ", "-", "+", ""):
+            if tag not in (" ", "-", "+"):
                 raise PatchError(f"unexpected line in hunk at line {start}: {body!r}")
             if tag != "+":
                 hunk.old.append(rest)
@@ -136,18 +144,18 @@ def parse_patch(text: str) -> dict[str, list[Hunk]]:
     return files
 
 
-def apply_patch(patch: Path, root: Path) -> None:
-    """Apply ``patch`` under ``root``, every hunk at its stated line, with no fuzz."""
-    files = parse_patch(patch.read_text())
+def apply_patch(patch: Path, root: Path) -> Path:
+    """Apply ``patch`` under ``root``, every hunk at its stated line, with no fuzz; the files changed."""
+    files = parse_patch(patch.read_text(encoding="utf-8"))
     if not files:
         raise PatchError(f"{patch.name}: no file changes found")
     for rel, hunks in files.items():
         target = root / rel
         try:
-            text = target.read_text()
-        except OSError as exc:
+            text = target.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise PatchError(f"{patch.name}: cannot read {rel}: {exc}") from exc
-        lines = text.splitlines()
+        lines = text.split("\n")  # a final newline leaves an empty last element, kept as is
         shift = 0  # lines added so far by earlier hunks of this file
         for hunk in hunks:
             at = hunk.at + shift
@@ -155,7 +163,8 @@ def apply_patch(patch: Path, root: Path) -> None:
                 raise PatchError(f"{patch.name}: the hunk at {rel}:{hunk.at + 1} does not match the sources")
             lines[at : at + len(hunk.old)] = hunk.new
             shift += len(hunk.new) - len(hunk.old)
-        target.write_text("\n".join(lines) + ("\n" if text.endswith("\n") else ""))
+        target.write_bytes("\n".join(lines).encode("utf-8"))
+    return root
 
 
 def patches() -> list[Path]:
@@ -176,10 +185,29 @@ def is_current(dest: Path) -> bool:
         return False
 
 
+def keep_unchanged_times(old: Path, new: Path) -> None:
+    """Give each file of ``new`` with the same bytes in ``old`` the old file's times."""
+    if not old.is_dir():
+        return
+    for path in new.rglob("*"):
+        before = old / path.relative_to(new)
+        if path.is_file() and before.is_file() and filecmp.cmp(path, before, shallow=False):
+            st = before.stat()
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def unpack(archive: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        staging = Path(tmp) / "llama.cpp"
+    """Unpack and patch into a staging folder beside ``dest``, then swap it in.
+
+    The stamp is written last into the staging tree and removed first from the
+    old one, so a run cut short at any point leaves either no tree or a tree
+    without a stamp, which the next run replaces. A file whose bytes did not
+    change keeps the old tree's modification time, so a new patch rebuilds only
+    what it touches (never the archive's own times: they may predate objects
+    built from an older archive).
+    """
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
+        staging = Path(tmp) / "new"
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar.getmembers():
                 if not member.name.startswith(VENDOR_PREFIX):
@@ -206,8 +234,10 @@ def unpack(archive: Path, dest: Path) -> None:
                 sys.exit(f"fetch_llama: {exc}")
             print(f"fetch_llama: applied patches/{patch.name}", flush=True)
         (staging / STAMP).write_text(stamp())
+        keep_unchanged_times(dest, staging)
         if dest.exists():
-            shutil.rmtree(dest)
+            (dest / STAMP).unlink(missing_ok=True)
+            dest.rename(Path(tmp) / "old")  # removed with the temporary folder
         staging.rename(dest)
     print(f"fetch_llama: llama.cpp unpacked into {dest}", flush=True)
 
@@ -218,11 +248,15 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=default_cache())
     args = parser.parse_args()
     dest = args.dest.resolve()
-    if is_current(dest):
-        return
-    if (dest / "CMakeLists.txt").exists():
-        print(f"fetch_llama: {dest} is not from the current archive and patches; replacing it", flush=True)
-    unpack(download(args.cache), dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # One run at a time per destination (a pip build and the tests' build may configure at once).
+    with open(dest.parent / f".{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_current(dest):
+            return
+        if dest.exists():
+            print(f"fetch_llama: {dest} is not from this archive and these patches; replacing it", flush=True)
+        unpack(download(args.cache), dest)
 
 
 if __name__ == "__main__":
