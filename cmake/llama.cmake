@@ -56,6 +56,9 @@ if(STREAMINFER_PORTABLE)
     set(GGML_CPU_ALL_VARIANTS ON  CACHE BOOL "" FORCE)
     set(GGML_NATIVE           OFF CACHE BOOL "" FORCE)
     set(_STREAMINFER_NATIVE_FORCED_OFF ON CACHE INTERNAL "GGML_NATIVE was turned off by STREAMINFER_PORTABLE")
+    # The baseline of everything but the variants' own instructions, whatever
+    # the compiler's default (x86-64-v2 or v3 on some distributions).
+    add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:-march=x86-64;-mtune=generic>")
     # Every library finds the others beside itself, in the build tree (bin/,
     # where llama.cpp puts them) as in the wheel (streaminfer/).
     set(CMAKE_INSTALL_RPATH "$ORIGIN")
@@ -63,14 +66,23 @@ else()
     set(BUILD_SHARED_LIBS     OFF CACHE BOOL "" FORCE)
     set(GGML_BACKEND_DL       OFF CACHE BOOL "" FORCE)
     set(GGML_CPU_ALL_VARIANTS OFF CACHE BOOL "" FORCE)
-    if(_STREAMINFER_NATIVE_FORCED_OFF) # this build tree was portable: back to ggml's default
-        unset(GGML_NATIVE CACHE)
+    if(_STREAMINFER_NATIVE_FORCED_OFF) # this build tree was portable
+        set(GGML_NATIVE ON CACHE BOOL "" FORCE)
         unset(_STREAMINFER_NATIVE_FORCED_OFF CACHE)
     endif()
+    # Native means native, also where SOURCE_DATE_EPOCH would make ggml's
+    # default a fixed AVX2 build; -DGGML_NATIVE=OFF still chooses otherwise.
+    set(GGML_NATIVE ON CACHE BOOL "ggml: optimize the build for the current system")
 endif()
-set(LLAMA_BUILD_COMMON   OFF CACHE BOOL "" FORCE)
+# ggml appends every backend it adds to this cached list and never resets it:
+# left over from another flavour, it would name targets this one lacks.
+unset(GGML_AVAILABLE_BACKENDS CACHE)
+# llama.cpp's tools only with STREAMINFER_LLAMA_BENCH, for the benchmarks that
+# run llama-bench beside _core on the same ggml build (bench/bench_gpu.py); they
+# are built only on request (--target llama-bench).
+set(LLAMA_BUILD_COMMON   ${STREAMINFER_LLAMA_BENCH} CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_TESTS    OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_TOOLS    OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS    ${STREAMINFER_LLAMA_BENCH} CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_SERVER   OFF CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_APP      OFF CACHE BOOL "" FORCE)
@@ -87,22 +99,38 @@ add_subdirectory("${STREAMINFER_LLAMA_SRC}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCL
 set(STREAMINFER_CPU_BACKENDS ${GGML_AVAILABLE_BACKENDS})
 list(FILTER STREAMINFER_CPU_BACKENDS INCLUDE REGEX "^ggml-cpu")
 
+if(STREAMINFER_PORTABLE)
+    # What the portable wheel ships beside _core (CMakeLists.txt installs it):
+    # the shared libraries under names of our own (another package in the same
+    # process may bring a libllama.so or libggml.so, and the loader would hand
+    # ours that copy by its soname), unversioned (a wheel holds no symlinks),
+    # and every backend module (the CPU variants; CUDA when built).
+    set(STREAMINFER_SHIPPED_LIBRARIES llama ggml ggml-base ${GGML_AVAILABLE_BACKENDS})
+    foreach(_lib llama ggml ggml-base)
+        set_target_properties(${_lib} PROPERTIES OUTPUT_NAME "streaminfer-${_lib}")
+    endforeach()
+    set_property(TARGET ${STREAMINFER_SHIPPED_LIBRARIES} PROPERTY VERSION)   # no value: unset
+    set_property(TARGET ${STREAMINFER_SHIPPED_LIBRARIES} PROPERTY SOVERSION)
+    # $ORIGIN in the build tree too: a copy of the folder runs as the wheel does.
+    set_target_properties(${STREAMINFER_SHIPPED_LIBRARIES} PROPERTIES BUILD_WITH_INSTALL_RPATH ON)
+endif()
+
 # AMX. ggml's AMX kernels crash as released (third_party/patches/
 # ggml-amx-tile-config.patch says why, and fixes it), and they are compiled in
 # wherever -march=native or a variant turns AMX on. Off by default: no CPU
 # backend target is compiled with AMX, so not one tile instruction is in the
-# build (tests/python/test_cpu_dispatch.py disassembles it to check).
+# build (tests/python/test_amx.py and test_cpu_dispatch.py disassemble it).
 if(NOT STREAMINFER_AMX)
-    include(CheckCXXCompilerFlag)
-    set(_no_amx)
-    foreach(_isa amx-tile amx-int8 amx-bf16 amx-fp16 amx-complex)
-        string(MAKE_C_IDENTIFIER "STREAMINFER_HAS_NO_${_isa}" _var)
-        check_cxx_compiler_flag("-mno-${_isa}" ${_var})
-        if(${_var})
-            list(APPEND _no_amx "-mno-${_isa}")
-        endif()
-    endforeach()
-    foreach(_target IN LISTS STREAMINFER_CPU_BACKENDS)
-        target_compile_options(${_target} PRIVATE ${_no_amx})
+    include(CheckCompilerFlag)
+    foreach(_lang C CXX) # the kernels are C++; ggml-cpu.c reports AMX from the same macros
+        foreach(_isa amx-tile amx-int8 amx-bf16 amx-fp16 amx-complex)
+            string(MAKE_C_IDENTIFIER "STREAMINFER_${_lang}_HAS_NO_${_isa}" _var)
+            check_compiler_flag(${_lang} "-mno-${_isa}" ${_var})
+            if(${_var})
+                foreach(_target IN LISTS STREAMINFER_CPU_BACKENDS)
+                    target_compile_options(${_target} PRIVATE "$<$<COMPILE_LANGUAGE:${_lang}>:-mno-${_isa}>")
+                endforeach()
+            endif()
+        endforeach()
     endforeach()
 endif()
