@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 
@@ -42,7 +43,12 @@ std::string directory_of(const std::string & file) {
 
 void load_backend_modules() {
     // The modules sit beside libggml, in the build tree (bin/) as in the wheel.
-    const std::string dir = directory_of(object_file_of(reinterpret_cast<const void *>(&ggml_backend_load_all_from_path)));
+    const std::string libggml = object_file_of(reinterpret_cast<const void *>(&ggml_backend_load_all_from_path));
+    if (libggml.empty()) {
+        throw std::runtime_error("cannot tell where libggml was loaded from (dladdr failed), so not where its "
+                                 "CPU backend modules are");
+    }
+    const std::string dir = directory_of(libggml);
     ggml_backend_load_all_from_path(dir.c_str());
     if (ggml_backend_reg_by_name("CPU") == nullptr) {
         throw std::runtime_error("no ggml CPU backend could be loaded from " + dir +
@@ -94,14 +100,27 @@ void describe_cpu(system_info & info) {
 } // namespace
 
 void ensure_backend() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        llama_log_set(log_filter, nullptr);
-        llama_backend_init();
+    // Once, and a failure is final: loading the modules again would register
+    // the ones that did load a second time.
+    static std::mutex         mu;
+    static bool               done = false; // guarded by mu
+    static std::exception_ptr failure;      // guarded by mu
+    std::lock_guard<std::mutex> lock(mu);
+    if (!done) {
+        done = true;
+        try {
+            llama_log_set(log_filter, nullptr);
+            llama_backend_init();
 #ifdef GGML_BACKEND_DL
-        load_backend_modules();
+            load_backend_modules();
 #endif
-    });
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    }
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
 }
 
 system_info describe_system() {

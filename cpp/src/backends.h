@@ -16,7 +16,7 @@ namespace streaminfer {
 // Once per process, from any thread: llama.cpp's log filter (warnings and
 // errors to stderr; STREAMINFER_LLAMA_LOG=info shows everything), backend
 // init, and in the portable build the modules. Throws std::runtime_error when
-// no CPU backend could be loaded; a later call tries again.
+// no CPU backend could be loaded, and so does every later call.
 void ensure_backend();
 
 struct gpu_info {

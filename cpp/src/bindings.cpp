@@ -202,7 +202,7 @@ struct py_session {
 
 std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int32_t n_threads, int32_t n_batch,
                                     int32_t n_gpu_layers, int32_t queue_capacity, int32_t worker_nice,
-                                    const std::string & flash_attn, bool offload_kv, bool extra_buffers) {
+                                    const std::string & flash_attn, bool offload_kv, bool repack) {
     engine_params p;
     p.model_path        = path;
     p.n_ctx             = n_ctx;
@@ -213,7 +213,7 @@ std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int
     p.worker_nice       = worker_nice;
     p.flash_attn        = parse_flash_attn(flash_attn);
     p.offload_kv        = offload_kv;
-    p.use_extra_buffers = extra_buffers;
+    p.repack = repack;
     py::gil_scoped_release nogil;
     return std::make_shared<engine>(p);
 }
@@ -285,15 +285,15 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("data_type"), py::arg("record"));
 
     py::class_<model, std::shared_ptr<model>>(m, "Model")
-        .def(py::init([](const std::string & path, int32_t n_threads, int32_t n_gpu_layers, bool extra_buffers) {
+        .def(py::init([](const std::string & path, int32_t n_threads, int32_t n_gpu_layers, bool repack) {
                  model_params p;
                  p.n_threads         = n_threads;
                  p.n_gpu_layers      = n_gpu_layers;
-                 p.use_extra_buffers = extra_buffers;
+                 p.repack = repack;
                  py::gil_scoped_release nogil;
                  return std::make_shared<model>(path, p);
              }),
-             py::arg("path"), py::arg("n_threads") = 0, py::arg("n_gpu_layers") = 0, py::arg("extra_buffers") = true)
+             py::arg("path"), py::arg("n_threads") = 0, py::arg("n_gpu_layers") = 0, py::arg("repack") = true)
         .def_property_readonly("path", &model::path)
         .def_property_readonly("architecture", &model::architecture)
         .def_property_readonly("description", &model::description)
@@ -400,7 +400,7 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init(&make_engine), py::arg("model_path"), py::arg("n_ctx") = 2048, py::arg("n_threads") = 0,
              py::arg("n_batch") = 512, py::arg("n_gpu_layers") = 0, py::arg("queue_capacity") = 4096,
              py::arg("worker_nice") = 10, py::arg("flash_attn") = "auto", py::arg("offload_kv") = true,
-             py::arg("extra_buffers") = true)
+             py::arg("repack") = true)
         .def_property_readonly("model", [](const std::shared_ptr<engine> & e) {
             // The model lives as long as the engine: alias the engine's ownership.
             return std::shared_ptr<model>(e, const_cast<model *>(&e->get_model()));

@@ -32,7 +32,7 @@ struct engine_params {
     int32_t     n_gpu_layers = 0;
     int32_t     queue_capacity = 4096; // records per session ring
     int32_t     worker_nice = 10;      // nice increment of the decode and tokenization threads (thread-priority.h)
-    bool        use_extra_buffers = true;               // model_params::use_extra_buffers
+    bool        repack = true;                          // model_params::repack
     flash_attn_mode flash_attn = FLASH_ATTN_MODE_AUTO;  // every session's context
     bool        offload_kv = true;                      // session_config::offload_kv
 };

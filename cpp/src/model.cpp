@@ -39,7 +39,7 @@ model::model(const std::string & path, const model_params & params)
     ensure_backend();
     const bool has_gpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU) != nullptr ||
                          ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_IGPU) != nullptr;
-    if (params.n_gpu_layers > 0 && !has_gpu) {
+    if (params.n_gpu_layers != 0 && !has_gpu) { // negative: all layers
         throw std::invalid_argument(
             "n_gpu_layers = " + std::to_string(params.n_gpu_layers) +
             " but no GPU is available: this build has no GPU backend, or its runtime found no device "
@@ -47,7 +47,7 @@ model::model(const std::string & path, const model_params & params)
     }
     llama_model_params mparams = llama_model_default_params();
     mparams.n_gpu_layers    = params.n_gpu_layers;
-    mparams.use_extra_bufts = params.use_extra_buffers;
+    mparams.use_extra_bufts = params.repack;
     model_ = llama_model_load_from_file(path.c_str(), mparams);
     if (model_ == nullptr) {
         throw model_load_error("llama.cpp could not load the model (corrupt file or unsupported architecture): " + path);

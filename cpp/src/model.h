@@ -30,10 +30,11 @@ public:
 
 struct model_params {
     int32_t n_threads    = 0; // 0: hardware concurrency
-    int32_t n_gpu_layers = 0; // layers offloaded to a GPU; > 0 needs one (std::invalid_argument)
-    // ggml's extra CPU weight layouts: repacked for AVX2/AVX-512 kernels, or
-    // AMX tiles. Off keeps the file's layout (llama-bench --repack 0).
-    bool    use_extra_buffers = true;
+    int32_t n_gpu_layers = 0; // layers offloaded to a GPU (< 0: all); any but 0 needs one (std::invalid_argument)
+    // Weights repacked into ggml's extra CPU layouts (llama.cpp's "extra buffer
+    // types": interleaved for AVX2/AVX-512 kernels, AMX tiles). Off keeps the
+    // file's layout (llama-bench --repack 0).
+    bool    repack = true;
 };
 
 class model {

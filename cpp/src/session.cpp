@@ -182,6 +182,11 @@ void session::publish_positions() {
     kv_pos_max_ = llama_memory_seq_pos_max(mem, SEQ_LIVE);
 }
 
+static_assert(FLASH_ATTN_MODE_AUTO == static_cast<int32_t>(LLAMA_FLASH_ATTN_TYPE_AUTO) &&
+                  FLASH_ATTN_MODE_OFF == static_cast<int32_t>(LLAMA_FLASH_ATTN_TYPE_DISABLED) &&
+                  FLASH_ATTN_MODE_ON == static_cast<int32_t>(LLAMA_FLASH_ATTN_TYPE_ENABLED),
+              "flash_attn_mode is cast to llama_flash_attn_type");
+
 void session::open() {
     llama_context_params cparams = llama_context_default_params();
     cparams.n_ctx           = static_cast<uint32_t>(n_ctx_);

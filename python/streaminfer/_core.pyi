@@ -38,11 +38,9 @@ class EngineClosedError(RuntimeError):
 class Model:
     """A GGUF model loaded through llama.cpp (weights shared by every session)."""
 
-    def __init__(
-        self, path: str, n_threads: int = 0, n_gpu_layers: int = 0, extra_buffers: bool = True
-    ) -> None:
+    def __init__(self, path: str, n_threads: int = 0, n_gpu_layers: int = 0, repack: bool = True) -> None:
         """Raises FileNotFoundError, ValueError (not a GGUF file, or GPU layers without a GPU)
-        or ModelLoadError. extra_buffers=False keeps the weights in the file's layout (no
+        or ModelLoadError. repack=False keeps the weights in the file's layout (no
         repacking for AVX2/AVX-512 kernels, no AMX tiles)."""
     @property
     def path(self) -> str: ...
@@ -146,13 +144,13 @@ class Engine:
         worker_nice: int = 10,
         flash_attn: str = "auto",
         offload_kv: bool = True,
-        extra_buffers: bool = True,
+        repack: bool = True,
     ) -> None:
         """worker_nice: nice increment (0-19) of the decode and tokenization threads
         and the llama.cpp threads they start, so the event loop gets a core at once.
         flash_attn: one of FLASH_ATTN_MODES ("auto": where the backend supports it).
         offload_kv: the KV cache on the GPU with the offloaded layers.
-        extra_buffers: as for Model."""
+        repack: as for Model."""
     @property
     def model(self) -> Model: ...
     @property

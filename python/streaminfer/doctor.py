@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-CHILD_TIMEOUT_S = 600.0
+PROBE_TIMEOUT_S = 120.0  # loading the backends; a CUDA runtime that hangs must not hang the doctor
+SMOKE_TIMEOUT_S = 600.0  # loading a model from a slow disk, and decoding
 
 # ggml's names for instruction sets (SystemInfo.cpu_features) -> the flags
 # Linux lists in /proc/cpuinfo for them. Other features (REPACK, LLAMAFILE) are
@@ -129,7 +130,7 @@ def describe_exit(returncode: int) -> str:
     return f"died with {name}"
 
 
-def run_child(*args: str, timeout: float = CHILD_TIMEOUT_S) -> tuple[dict[str, Any] | None, str]:
+def run_child(*args: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
     """Run ``python -m streaminfer.doctor ARGS``: (its JSON answer, or None and why not)."""
     command = [sys.executable, "-m", "streaminfer.doctor", *args]
     try:
@@ -150,7 +151,7 @@ def check_build(report: Report, info: dict[str, Any], cpu: CpuInfo | None) -> No
     gpu = "CUDA" if info["cuda_built"] else "CPU only"
     report.line("build", f"{info['build']}, {gpu}")
     if cpu is not None:
-        isa = sorted(flag for flags in GGML_TO_CPUINFO.values() for flag in flags if flag in cpu.flags)
+        isa = [flag for flags in GGML_TO_CPUINFO.values() for flag in flags if flag in cpu.flags]
         amx = "amx" if "amx_int8" in cpu.flags else "no amx"
         report.line("cpu", f"{cpu.model} ({platform.machine()}): {' '.join(isa) or 'no SIMD flags'}; {amx}")
     features = " ".join(info["cpu_features"]) or "(none)"
@@ -206,7 +207,7 @@ def check_models(report: Report) -> None:
         report.line("model", f"{name}: {model.cached_path or 'not cached'}")
 
 
-def check_smoke(report: Report, model: str) -> None:
+def check_smoke(report: Report, model: str, gpu_layers: int) -> None:
     from streaminfer.models import ModelDownloadError, ModelNotFoundError, resolve_model
 
     try:
@@ -214,16 +215,17 @@ def check_smoke(report: Report, model: str) -> None:
     except (ModelNotFoundError, ModelDownloadError) as exc:
         report.problem(f"smoke test: no model: {exc}")
         return
-    answer, why = run_child("smoke", str(path))
+    answer, why = run_child("smoke", str(path), str(gpu_layers), timeout=SMOKE_TIMEOUT_S)
     if answer is None:
         report.problem(f"smoke test on {path.name}: the decode {why}")
         return
     if answer["n_tokens"] < 1:
         report.problem(f"smoke test on {path.name}: the model generated no token")
         return
+    where = ", every layer on the GPU" if gpu_layers else ""
     report.line(
         "smoke test",
-        f"{path.name}: loaded in {answer['load_s']:.2f} s, {len(SMOKE_RECORDS)} records decoded in "
+        f"{path.name}{where}: loaded in {answer['load_s']:.2f} s, {len(SMOKE_RECORDS)} records decoded in "
         f"{answer['ingest_s']:.2f} s, {SMOKE_QUESTION!r} -> {answer['text']!r} "
         f"({answer['n_tokens']} tokens in {answer['answer_s']:.2f} s)",
     )
@@ -233,14 +235,14 @@ def run(args: argparse.Namespace) -> int:
     report = Report()
     report.line("streaminfer", __version__)
     report.line("python", f"{platform.python_version()} ({sys.executable})")
-    info, why = run_child("probe")
+    info, why = run_child("probe", timeout=PROBE_TIMEOUT_S)
     if info is None:
         report.problem(f"the compiled core streaminfer._core {why}")
     else:
         check_build(report, info, read_cpuinfo())
     check_models(report)
     if info is not None and not args.no_smoke:
-        check_smoke(report, args.model)
+        check_smoke(report, args.model, gpu_layers=-1 if info["gpus"] else 0)
     if report.problems:
         print(f"{len(report.problems)} problem(s) found", flush=True)
         return 1
@@ -291,17 +293,17 @@ def probe() -> dict[str, Any]:
     }
 
 
-def smoke(model_path: str) -> dict[str, Any]:
+def smoke(model_path: str, gpu_layers: int) -> dict[str, Any]:
     from streaminfer import _core
 
     started = time.perf_counter()
-    engine = _core.Engine(model_path, n_ctx=512, worker_nice=0)
+    engine = _core.Engine(model_path, n_ctx=512, worker_nice=0, n_gpu_layers=gpu_layers)
     try:
         session = engine.create_session("doctor", "ohlcv", "", 512)
         loaded = time.perf_counter()
         session.push(SMOKE_RECORDS)
         while session.state()["items_processed"] < len(SMOKE_RECORDS):
-            if time.perf_counter() - loaded > CHILD_TIMEOUT_S / 2:
+            if time.perf_counter() - loaded > SMOKE_TIMEOUT_S / 2:
                 raise TimeoutError(f"the records were not decoded: {session.state()}")
             time.sleep(0.01)
         ingested = time.perf_counter()
@@ -321,10 +323,10 @@ def smoke(model_path: str) -> dict[str, Any]:
 def child_main(argv: list[str]) -> int:
     if argv[:1] == ["probe"]:
         result = probe()
-    elif argv[:1] == ["smoke"] and len(argv) == 2:
-        result = smoke(argv[1])
+    elif argv[:1] == ["smoke"] and len(argv) == 3:
+        result = smoke(argv[1], int(argv[2]))
     else:
-        print("usage: python -m streaminfer.doctor probe | smoke MODEL_PATH", file=sys.stderr)
+        print("usage: python -m streaminfer.doctor probe | smoke MODEL_PATH GPU_LAYERS", file=sys.stderr)
         return 2
     print(json.dumps(result), flush=True)
     return 0

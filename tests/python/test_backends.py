@@ -5,10 +5,15 @@ repacking, GPU layers)."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from build_helpers import REPO_ROOT
 from engine_helpers import ohlcv_records, wait_idle
 
 from streaminfer import _core
@@ -60,16 +65,16 @@ def _first_token(answer: dict[str, Any]) -> int:
 
 def test_kernel_options_change_the_kernels_not_the_answer(model_path: Path) -> None:
     """Flash attention on or off: other kernels (f16 on the CPU), so the same first
-    token and close logits; later tokens may part on near-ties. Weights in the
-    file's layout, the KV cache kept off the GPU: on this CPU-only path the same
-    computation, so the same answer."""
+    token and close logits; later tokens may part on near-ties. Q4_1 weights in
+    the file's layout, the KV cache kept off the GPU: on the CPU the same
+    computation (ggml repacks no Q4_1; see the Q4_0 test below), so the same answer."""
     base = _answer(model_path, flash_attn="off")
     flash = _answer(model_path, flash_attn="on")
     difference = _largest_difference(base, flash)
     print(f"\nflash attention on vs off: largest first-step logit difference {difference:.4f}")
     assert _first_token(flash) == _first_token(base)
     assert difference < 2.0  # measured: 0.84 (SmolLM2 Q4_1, AVX-512)
-    for options in ({"extra_buffers": False}, {"offload_kv": False}):
+    for options in ({"repack": False}, {"offload_kv": False}):
         other = _answer(model_path, flash_attn="off", **options)
         assert other["text"] == base["text"], options
         assert _largest_difference(base, other) < 0.5, options
@@ -88,3 +93,62 @@ def test_gpu_layers_without_a_gpu_are_refused(model_path: Path) -> None:
         _core.Model(str(model_path), n_gpu_layers=1)
     with pytest.raises(ValueError, match="no GPU is available"):
         _core.Engine(str(model_path), n_gpu_layers=99)
+
+
+@pytest.fixture(scope="module")
+def q4_0_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model of random Q4_0 weights (bench/synthetic_gguf.py): a layout that
+    ggml repacks for its AVX2 and AVX-512 kernels."""
+    path = tmp_path_factory.mktemp("models") / "tiny-q4_0.gguf"
+    shape = (
+        "--layers",
+        "2",
+        "--embd",
+        "256",
+        "--ff",
+        "512",
+        "--heads",
+        "4",
+        "--kv-heads",
+        "2",
+        "--vocab",
+        "512",
+    )
+    script = REPO_ROOT / "bench" / "synthetic_gguf.py"
+    subprocess.run([sys.executable, str(script), str(path), *shape], check=True, capture_output=True)
+    return path
+
+
+# In a child process: llama.cpp's log (STREAMINFER_LLAMA_LOG=info) says where the weights went.
+REPACK_PROBE = """
+import json, sys, time
+from streaminfer import _core
+engine = _core.Engine(sys.argv[1], n_ctx=512, n_threads=2, repack=sys.argv[2] == "1")
+session = engine.create_session("repack", "ohlcv", "", 512)
+session.push([{"o": 185.5, "h": 186.2, "l": 184.9, "c": 185.7, "v": 12345}])
+while session.state()["items_processed"] < 1:
+    time.sleep(0.01)
+print(json.dumps(session.probe("What was the last close?", 4)["logits"]))
+engine.close()
+"""
+
+
+def test_repack_moves_q4_0_weights_into_ggml_layouts_and_keeps_the_answer(q4_0_model: Path) -> None:
+    logits, logs = {}, {}
+    for repack in (True, False):
+        proc = subprocess.run(
+            [sys.executable, "-c", REPACK_PROBE, str(q4_0_model), str(int(repack))],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ, STREAMINFER_LLAMA_LOG="info"),
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        logits[repack], logs[repack] = json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+    assert "CPU_REPACK model buffer" not in logs[False]
+    if "AVX2" in _core.system_info().cpu_features:  # ggml repacks Q4_0 for AVX2 and newer
+        assert "CPU_REPACK model buffer" in logs[True]
+    largest = max(abs(a - b) for a, b in zip(logits[True], logits[False], strict=True))
+    print(f"\nQ4_0 repacked vs in the file's layout: largest first-step logit difference {largest:.2e}")
+    assert largest < 1e-2

@@ -89,7 +89,7 @@ class Runtime:
             worker_nice=cfg.worker_nice,
             flash_attn=cfg.flash_attn,
             offload_kv=cfg.offload_kv,
-            extra_buffers=cfg.repack,
+            repack=cfg.repack,
         )
 
     @staticmethod
