@@ -1,11 +1,12 @@
 """Shared pieces of the Python benchmarks: sample records, statistics, the machine, llama-bench.
 
-Imported by ``bench/bench_engine.py`` and ``bench/bench_peer.py`` (run as
-scripts, so ``bench/`` is on ``sys.path``).
+Imported by the ``bench/bench_*.py`` scripts (run as scripts, so ``bench/``
+is on ``sys.path``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -13,6 +14,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +26,26 @@ PEER_BIN = ROOT / "build" / "peer" / "bin"
 T0 = 1_700_000_000  # Unix seconds of the first sample record
 
 Record = dict[str, Any]
+
+
+# ---------------------------------------------------------------- builds
+
+
+def use_core_from(folder: Path) -> None:
+    """Make the ``_core`` module in ``folder`` (another build's) ``streaminfer._core``
+    for this process. Call it before anything imports ``streaminfer._core``; two
+    builds of ggml must not share a process."""
+    import streaminfer
+
+    modules = sorted(folder.glob("_core*.so"))
+    if not modules:
+        raise SystemExit(f"no _core module in {folder}")
+    spec = importlib.util.spec_from_file_location("streaminfer._core", modules[0])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["streaminfer._core"] = module
+    spec.loader.exec_module(module)
+    streaminfer._core = module  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- records
