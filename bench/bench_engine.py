@@ -1,4 +1,4 @@
-"""Engine figures of issue 3, measured in process through ``streaminfer._core``.
+"""Engine figures, measured in process through ``streaminfer._core``.
 
 Sections (all by default; ``--only NAME ...`` picks some):
 
@@ -126,8 +126,8 @@ def in_context_tokens(engine: _core.Engine, n: int = 24) -> dict[str, dict[str, 
 ISSUE_EXAMPLE: Record = {"o": 185.5, "h": 186.2, "l": 185.1, "c": 185.9, "v": 12345}
 
 
-def issue_example(engine: _core.Engine) -> dict[str, Any]:
-    """The OHLCV record the issue's figures (JSON 55, k=v 36, CSV 30) were quoted for."""
+def reference_record(engine: _core.Engine) -> dict[str, Any]:
+    """A one-decimal OHLCV record: its tokens as JSON, ``k=v`` and our compact line."""
     tok = engine.model.tokenize
     line = _core.format_record("ohlcv", ISSUE_EXAMPLE)
     return {
@@ -157,10 +157,10 @@ def report_tokens(result: dict[str, Any]) -> str:
             f"{t} {v['engine']:.2f} (tokenize: {v['tokenize']:.2f})" for t, v in result["in_context"].items()
         )
         out.append(f"\nIn context, 24 records with timestamp (total_data_tokens / records): {measured}")
-    if "issue_example" in result:
-        ex = result["issue_example"]
+    if "reference_record" in result:
+        ex = result["reference_record"]
         out.append(
-            f"\nThe issue's example OHLCV record `{json.dumps(ex['record'])}`: ours `{ex['compact_text']}` "
+            f"\nThe reference OHLCV record `{json.dumps(ex['record'])}`: ours `{ex['compact_text']}` "
             f"{ex['compact']} tokens, JSON {ex['json']}, k=v {ex['kv']}."
         )
     out.append("\nExamples (with timestamp):\n")
@@ -625,7 +625,7 @@ def measure(args: argparse.Namespace, model: str) -> dict[str, Any]:
 def tokens_section(engine: _core.Engine) -> dict[str, Any]:
     out = tokens_per_record(engine)
     out["in_context"] = in_context_tokens(engine)
-    out["issue_example"] = issue_example(engine)
+    out["reference_record"] = reference_record(engine)
     return out
 
 

@@ -1,20 +1,20 @@
-"""Issue 5: streaminfer's server side by side with re-prompting llama-server, and against llama-bench.
+"""streaminfer's server side by side with re-prompting llama-server, and against llama-bench.
 
 Sections (all by default; ``--only NAME ...`` picks some):
 
-- ``fresh`` (items 1 and 7): a sliding window of W OHLCV records (W = 16, 64,
+- ``fresh``: a sliding window of W OHLCV records (W = 16, 64,
   128), B = 4 new records per step, the standing question "Is the trend
   bullish or bearish?" (max_tokens 4). Peer (a): llama-server ``/completion``
   re-prompting system prompt + window + question with ``cache_prompt``;
   peer (b): the same with ``--cache-reuse 64``; ours: push -> fresh flash
   answer. Writes ``bench/fresh_answer_latency.png``.
-- ``adhoc`` (item 2, at W = ``--adhoc-window``, 64, run with ``fresh``): an ad-hoc question after
+- ``adhoc`` (at W = ``--adhoc-window``, 64, run with ``fresh``): an ad-hoc question after
   new data arrived: ours ``/generate`` vs the peer answering it over the new window.
-- ``ingest`` (item 3): sustained ingest over HTTP vs llama-bench pp512.
-- ``fanout`` (item 4): time to refresh 1, 5 and 20 flash queries after a batch.
-- ``push`` (item 5): HTTP push records/s (batches of 1, 10, 100), WebSocket
+- ``ingest``: sustained ingest over HTTP vs llama-bench pp512.
+- ``fanout``: time to refresh 1, 5 and 20 flash queries after a batch.
+- ``push``: HTTP push records/s (batches of 1, 10, 100), WebSocket
   records/s with 1 and 8 clients, push-ack p50/p99 while the model decodes.
-- ``cachehit`` (item 6): ``/generate`` on a fresh flash answer, in process and over HTTP.
+- ``cachehit``: ``/generate`` on a fresh flash answer, in process and over HTTP.
 
 Same model file and threads for every contender; the servers run one at a
 time. Prints markdown tables, writes ``bench/out/peer.json``.

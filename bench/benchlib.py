@@ -165,7 +165,7 @@ def sample_records(data_type: str, n: int, seed: int, *, timestamp: bool) -> lis
 
 
 def kv_encoding(record: Record) -> str:
-    """The ``k=v`` encoding the issue compares against (``o=185.5 h=186.2 ...``)."""
+    """The ``k=v`` encoding we compare against (``o=185.5 h=186.2 ...``)."""
     return " ".join(f"{key}={value}" for key, value in record.items())
 
 

@@ -41,25 +41,27 @@ cuda="$("$venv/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__pa
 "$cuda/bin/nvcc" --version | tail -2 >&2
 
 # What CMake's FindCUDAToolkit expects of a toolkit and the wheels leave out:
-# unversioned library names, and the driver library. The driver comes with the
-# driver on a GPU machine; here a stub stands in, as the toolkit's lib/stubs
-# does: every driver function cuda.h declares (preprocessed, so the versioned
-# names such as cuMemAlloc_v2), under the driver's soname. A stub without the
-# symbols would be dropped by the linker (--as-needed) and _core would not load.
+# unversioned library names, and the driver library. The real libcuda.so.1
+# comes with the NVIDIA driver on a GPU machine; to link without one, a
+# link-time library under the driver's soname exports every driver function
+# cuda.h declares (preprocessed, so the versioned names such as cuMemAlloc_v2),
+# as the full toolkit's lib64/stubs/libcuda.so does. One without the symbols
+# would be dropped by the linker (--as-needed) and _core would not load.
 for lib in cudart cublas cublasLt; do
     ln -sf "lib$lib.so.13" "$cuda/lib/lib$lib.so"
 done
-mkdir -p "$cuda/lib/stubs"
+driver="$work/link-driver"
+mkdir -p "$driver"
 cc -E -P -I"$cuda/include" "$cuda/include/cuda.h" |
     grep -oE '\bCUresult +(CUDAAPI +)?cu[A-Za-z0-9_]+ *\(' | grep -oE 'cu[A-Za-z0-9_]+' | sort -u |
-    sed 's/.*/void &(void) {}/' > "$work/cuda-driver-stub.c"
-say "driver stub: $(wc -l < "$work/cuda-driver-stub.c") functions"
-cc -shared -fPIC "$work/cuda-driver-stub.c" -Wl,-soname,libcuda.so.1 -o "$cuda/lib/stubs/libcuda.so"
+    sed 's/.*/void &(void) {}/' > "$driver/libcuda.c"
+say "link-time driver library: $(wc -l < "$driver/libcuda.c") functions"
+cc -shared -fPIC "$driver/libcuda.c" -Wl,-soname,libcuda.so.1 -o "$driver/libcuda.so"
 
 export PATH="$cuda/bin:$PATH"
 export CMAKE_ARGS="-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=$arch \
 -DCUDAToolkit_ROOT=$cuda -DCMAKE_CUDA_COMPILER=$cuda/bin/nvcc \
--DCUDA_cuda_driver_LIBRARY=$cuda/lib/stubs/libcuda.so"
+-DCUDA_cuda_driver_LIBRARY=$driver/libcuda.so"
 say "pip wheel with CMAKE_ARGS=$CMAKE_ARGS"
 "$venv/bin/pip" wheel "$repo" -v --no-build-isolation --no-deps --wheel-dir "$work/dist" \
     -Cbuild-dir="$work/build"

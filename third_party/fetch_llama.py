@@ -144,8 +144,8 @@ def parse_patch(text: str) -> dict[str, list[Hunk]]:
     return files
 
 
-def apply_patch(patch: Path, root: Path) -> Path:
-    """Apply ``patch`` under ``root``, every hunk at its stated line, with no fuzz; the files changed."""
+def apply_patch(patch: Path, root: Path) -> None:
+    """Apply ``patch`` under ``root``, every hunk at its stated line, with no fuzz."""
     files = parse_patch(patch.read_text(encoding="utf-8"))
     if not files:
         raise PatchError(f"{patch.name}: no file changes found")
@@ -164,7 +164,6 @@ def apply_patch(patch: Path, root: Path) -> Path:
             lines[at : at + len(hunk.old)] = hunk.new
             shift += len(hunk.new) - len(hunk.old)
         target.write_bytes("\n".join(lines).encode("utf-8"))
-    return root
 
 
 def patches() -> list[Path]:

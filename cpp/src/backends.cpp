@@ -58,6 +58,11 @@ void load_backend_modules() {
 }
 #endif
 
+bool is_gpu(ggml_backend_dev_t dev) {
+    const auto type = ggml_backend_dev_type(dev);
+    return type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU;
+}
+
 template <typename Fn>
 Fn reg_proc(ggml_backend_reg_t reg, const char * name) {
     return reinterpret_cast<Fn>(ggml_backend_reg_get_proc_address(reg, name));
@@ -123,6 +128,16 @@ void ensure_backend() {
     }
 }
 
+bool gpu_available() {
+    ensure_backend();
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+        if (is_gpu(ggml_backend_dev_get(i))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 system_info describe_system() {
     ensure_backend();
     system_info info;
@@ -137,9 +152,8 @@ system_info describe_system() {
     info.cuda_loaded = ggml_backend_reg_by_name("CUDA") != nullptr;
     describe_cpu(info);
     for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-        ggml_backend_dev_t dev  = ggml_backend_dev_get(i);
-        const auto         type = ggml_backend_dev_type(dev);
-        if (type != GGML_BACKEND_DEVICE_TYPE_GPU && type != GGML_BACKEND_DEVICE_TYPE_IGPU) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        if (!is_gpu(dev)) {
             continue;
         }
         gpu_info gpu;

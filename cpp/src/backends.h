@@ -19,6 +19,9 @@ namespace streaminfer {
 // no CPU backend could be loaded, and so does every later call.
 void ensure_backend();
 
+// Whether ggml found a GPU (or integrated GPU) device. Calls ensure_backend().
+bool gpu_available();
+
 struct gpu_info {
     std::string name;        // ggml's device name, e.g. "CUDA0"
     std::string description; // e.g. "NVIDIA H100 80GB HBM3"

@@ -213,7 +213,7 @@ std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int
     p.worker_nice       = worker_nice;
     p.flash_attn        = parse_flash_attn(flash_attn);
     p.offload_kv        = offload_kv;
-    p.repack = repack;
+    p.repack            = repack;
     py::gil_scoped_release nogil;
     return std::make_shared<engine>(p);
 }
@@ -289,7 +289,7 @@ PYBIND11_MODULE(_core, m) {
                  model_params p;
                  p.n_threads         = n_threads;
                  p.n_gpu_layers      = n_gpu_layers;
-                 p.repack = repack;
+                 p.repack            = repack;
                  py::gil_scoped_release nogil;
                  return std::make_shared<model>(path, p);
              }),

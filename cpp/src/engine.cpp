@@ -15,7 +15,7 @@ engine::engine(const engine_params & params) : params_(params) {
     model_params mp;
     mp.n_threads    = params.n_threads;
     mp.n_gpu_layers = params.n_gpu_layers;
-    mp.repack = params.repack;
+    mp.repack       = params.repack;
     model_    = std::make_unique<model>(params.model_path, mp);
     template_ = std::make_unique<prompt_template>(*model_);
     if (params.worker_nice < 0 || params.worker_nice > 19) {

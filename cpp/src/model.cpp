@@ -37,9 +37,7 @@ model::model(const std::string & path, const model_params & params)
     file.close();
 
     ensure_backend();
-    const bool has_gpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_GPU) != nullptr ||
-                         ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_IGPU) != nullptr;
-    if (params.n_gpu_layers != 0 && !has_gpu) { // negative: all layers
+    if (params.n_gpu_layers != 0 && !gpu_available()) { // negative: all layers
         throw std::invalid_argument(
             "n_gpu_layers = " + std::to_string(params.n_gpu_layers) +
             " but no GPU is available: this build has no GPU backend, or its runtime found no device "

@@ -24,6 +24,8 @@ from api_server import (  # noqa: F401  (fixtures)
     stop,
 )
 
+from streaminfer import _core
+
 
 def test_health_and_models(client: httpx.Client, model_path: Path) -> None:
     health = client.get("/v1/health")
@@ -139,6 +141,17 @@ def test_python_dash_m_and_help() -> None:
         assert flag in result.stdout
 
 
+def run_serve(model_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``streaminfer serve`` with options that should stop it before it listens."""
+    return subprocess.run(
+        serve_command(model_path, free_port(), *options),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(),
+    )
+
+
 def test_out_of_range_options_are_refused_before_loading(model_path: Path) -> None:
     for flag, value, message in (
         ("--worker-nice", "20", "must be at most 19"),
@@ -146,40 +159,20 @@ def test_out_of_range_options_are_refused_before_loading(model_path: Path) -> No
         ("--queue-capacity", "0", "must be at least 1"),
         ("--flash-attn", "fast", "invalid choice: 'fast'"),
     ):
-        result = subprocess.run(
-            [*serve_command(model_path, free_port()), flag, value],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=server_env(),
-        )
+        result = run_serve(model_path, flag, value)
         assert result.returncode == 2, result.stderr
         assert message in result.stderr
 
 
 def test_an_empty_api_key_is_refused(model_path: Path) -> None:
-    result = subprocess.run(
-        serve_command(model_path, free_port(), "--api-key", ""),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=server_env(),
-    )
+    result = run_serve(model_path, "--api-key", "")
     assert result.returncode == 2
     assert "API key must not be empty" in result.stderr
 
 
 def test_gpu_layers_without_a_gpu_stop_the_server_with_a_reason(model_path: Path) -> None:
-    from streaminfer import _core
-
     if _core.system_info().gpus:
         pytest.skip("runs where no GPU is visible (this machine has one)")
-    result = subprocess.run(
-        serve_command(model_path, free_port(), "--gpu-layers", "99"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=server_env(),
-    )
+    result = run_serve(model_path, "--gpu-layers", "99")
     assert result.returncode == 2, result.stderr
     assert "the engine failed to start: n_gpu_layers = 99 but no GPU is available" in result.stderr
