@@ -5,7 +5,9 @@
 // ever touches a Python object: events cross over as plain C++ values and
 // become dicts here, on the caller's thread.
 #include "backends.h"
+#include "core-errors.h"
 #include "engine.h"
+#include "core-limits.h"
 #include "record-format.h"
 
 #include <pybind11/pybind11.h>
@@ -29,6 +31,9 @@ struct record_error : std::runtime_error {
 
 py::object exc_record;
 py::object exc_context_full;
+py::object exc_param;
+py::object exc_duplicate;
+py::object exc_limit;
 
 // Strings from the model may hold invalid UTF-8 (a token can end inside a
 // character): never let that become an exception.
@@ -72,14 +77,6 @@ py::dict to_dict(const field_map & fields) {
     return out;
 }
 
-py::list to_list(const std::vector<field_map> & items) {
-    py::list out;
-    for (const field_map & f : items) {
-        out.append(to_dict(f));
-    }
-    return out;
-}
-
 [[noreturn]] void bad_field(int64_t index, const char * field, const std::string & why) {
     throw record_error("data[" + std::to_string(index) + "]." + field + ": " + why, index, field);
 }
@@ -98,13 +95,14 @@ record parse_record(record_type type, const py::handle & obj, int64_t index) {
         }
         int overflow = 0;
         const long long t = PyLong_AsLongLongAndOverflow(ts, &overflow);
-        if (overflow != 0 || t < 0 || t > 253402300799LL) {
-            bad_field(index, "timestamp", "must be Unix seconds between 0 and 253402300799");
+        std::string why;
+        if (!check_timestamp(overflow != 0 ? -1 : t, why)) { // -1: out of range either way
+            bad_field(index, "timestamp", why);
         }
         rec.has_timestamp = true;
         rec.timestamp = t;
     }
-    for (const field_spec & spec : record_fields(type)) {
+    for (const field_spec & spec : record_spec(type).fields) {
         PyObject * v = PyDict_GetItemString(dict, spec.name);
         if (v == nullptr || v == Py_None) {
             if (spec.required) {
@@ -123,13 +121,9 @@ record parse_record(record_type type, const py::handle & obj, int64_t index) {
                 bad_field(index, spec.name, "must be valid UTF-8 text");
             }
             std::string text(s, static_cast<size_t>(n));
-            if (text.empty() || text.size() > 64) {
-                bad_field(index, spec.name, "must be 1 to 64 characters");
-            }
-            for (const char ch : text) {
-                if (static_cast<unsigned char>(ch) < 0x20 || ch == ',') {
-                    bad_field(index, spec.name, "must not contain commas or control characters");
-                }
+            std::string why;
+            if (!check_text(text, why)) {
+                bad_field(index, spec.name, why);
             }
             rec.str[static_cast<size_t>(spec.slot)] = std::move(text);
             continue;
@@ -164,7 +158,7 @@ record_type parse_type(const std::string & name) {
         for (const std::string & n : record_type_names()) {
             known += (known.empty() ? "" : ", ") + n;
         }
-        throw std::invalid_argument("unknown data type '" + name + "' (known: " + known + ")");
+        throw param_error("unknown data type '" + name + "' (known: " + known + ")", "type");
     }
     return t;
 }
@@ -194,6 +188,165 @@ flash_attn_mode parse_flash_attn(const std::string & name) {
     throw std::invalid_argument("flash_attn must be one of " + known + ", not '" + name + "'");
 }
 
+// Sizes cross as 64-bit integers; the core's own checks refuse what is out of
+// range, so larger magnitudes only need to stay out of range on the way in.
+int32_t saturate(int64_t v) {
+    return static_cast<int32_t>(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX));
+}
+
+const char * kind_name(field_kind kind) {
+    switch (kind) {
+        case FIELD_KIND_FLOAT: return "float";
+        case FIELD_KIND_INT:   return "int";
+        case FIELD_KIND_STR:   return "str";
+    }
+    return "unknown";
+}
+
+py::object optional_bound(double v) {
+    return std::isinf(v) ? py::object(py::none()) : py::object(py::float_(v));
+}
+
+py::object field_example(const field_spec & f) {
+    if (f.example == nullptr) {
+        return py::none();
+    }
+    if (f.kind == FIELD_KIND_STR) {
+        return py::str(f.example);
+    }
+    const double v = std::strtod(f.example, nullptr);
+    return f.kind == FIELD_KIND_INT ? py::object(py::int_(static_cast<int64_t>(v))) : py::object(py::float_(v));
+}
+
+void bind_records(py::module_ & m) {
+    py::class_<field_spec>(m, "RecordField")
+        .def_property_readonly("name", [](const field_spec & f) { return f.name; })
+        .def_property_readonly("kind", [](const field_spec & f) { return kind_name(f.kind); })
+        .def_readonly("required", &field_spec::required)
+        .def_property_readonly("minimum", [](const field_spec & f) {
+            return f.kind == FIELD_KIND_STR ? py::object(py::none()) : optional_bound(f.min_value);
+        })
+        .def_property_readonly("maximum", [](const field_spec & f) {
+            return f.kind == FIELD_KIND_STR ? py::object(py::none()) : optional_bound(f.max_value);
+        })
+        .def_property_readonly("max_length", [](const field_spec & f) {
+            return f.kind == FIELD_KIND_STR ? py::object(py::int_(MAX_TEXT_LENGTH)) : py::object(py::none());
+        })
+        .def_property_readonly("description", [](const field_spec & f) { return f.description; })
+        .def_property_readonly("example", &field_example)
+        .def("__repr__", [](const field_spec & f) {
+            return std::string("<RecordField ") + f.name + " " + kind_name(f.kind) + ">";
+        });
+    py::class_<record_type_spec>(m, "RecordType")
+        .def_property_readonly("name", [](const record_type_spec & t) { return t.name; })
+        .def_property_readonly("description", [](const record_type_spec & t) { return t.description; })
+        .def_property_readonly("header", [](const record_type_spec & t) { return record_header(t.type); })
+        .def_readonly("fields", &record_type_spec::fields)
+        .def("__repr__", [](const record_type_spec & t) { return std::string("<RecordType ") + t.name + ">"; });
+    m.def("record_types", [] {
+        std::vector<const record_type_spec *> out;
+        for (int32_t i = 0; i < RECORD_TYPE_COUNT; ++i) {
+            out.push_back(&record_spec(static_cast<record_type>(i)));
+        }
+        return out;
+    }, py::return_value_policy::reference, "Every record type, with its fields, in the core's own table.");
+    m.def("record_header", [](const std::string & type) { return record_header(parse_type(type)); }, py::arg("data_type"));
+    m.def("format_record", [](const std::string & type, const py::dict & rec) {
+        return format_record(parse_record(parse_type(type), rec, 0));
+    }, py::arg("data_type"), py::arg("record"));
+}
+
+void bind_results(py::module_ & m) {
+    auto counters = py::class_<session_counters>(m, "SessionCounters");
+#define STREAMINFER_FIELD(name, doc) counters.def_readonly(#name, &session_counters::name, doc);
+    STREAMINFER_SESSION_COUNTERS(STREAMINFER_FIELD)
+#undef STREAMINFER_FIELD
+    py::class_<session_state>(m, "SessionState")
+        .def_property_readonly("data_type", [](const session_state & s) { return record_type_name(s.type); })
+        .def_readonly("context_size", &session_state::context_size)
+        .def_readonly("window_size", &session_state::window_size)
+        .def_readonly("prefix_end", &session_state::prefix_end)
+        .def_readonly("pos_next", &session_state::pos_next)
+        .def_readonly("pos_min", &session_state::pos_min)
+        .def_readonly("pos_max", &session_state::pos_max)
+        .def_readonly("data_count", &session_state::data_count)
+        .def_readonly("data_tokens", &session_state::data_tokens)
+        .def_readonly("last_inject_us", &session_state::last_inject_us)
+        .def_readonly("queue_size", &session_state::queue_size)
+        .def_readonly("ring_size", &session_state::ring_size)
+        .def_readonly("queue_capacity", &session_state::queue_capacity)
+        .def_readonly("data_version", &session_state::data_version)
+        .def_readonly("running", &session_state::running)
+        .def_readonly("error", &session_state::error)
+        .def_readonly("counters", &session_state::counters);
+    py::class_<push_result>(m, "PushResult")
+        .def_readonly("pushed", &push_result::pushed)
+        .def_readonly("dropped", &push_result::dropped)
+        .def_readonly("queue_size", &push_result::queue_size)
+        .def_readonly("queue_capacity", &push_result::queue_capacity)
+        .def_readonly("total_enqueued", &push_result::total_enqueued)
+        .def_readonly("total_dropped", &push_result::total_dropped);
+    py::class_<flash_info>(m, "FlashInfo")
+        .def_readonly("id", &flash_info::id)
+        .def_property_readonly("query", [](const flash_info & f) { return to_str(f.query); })
+        .def_readonly("max_tokens", &flash_info::max_tokens)
+        .def_readonly("n_tokens", &flash_info::n_tokens)
+        .def_readonly("has_answer", &flash_info::has_answer)
+        .def_property_readonly("value", [](const flash_info & f) { return to_str(f.value); })
+        .def_readonly("answer_tokens", &flash_info::answer_tokens)
+        .def_readonly("confidence", &flash_info::confidence)
+        .def_readonly("logit_gap", &flash_info::logit_gap)
+        .def_readonly("data_version", &flash_info::data_version)
+        .def_readonly("evaluated_at", &flash_info::evaluated_at);
+    py::class_<append_result>(m, "AppendResult")
+        .def_readonly("n_tokens_added", &append_result::n_tokens_added)
+        .def_readonly("pos_next", &append_result::pos_next);
+    py::class_<prefix_mark>(m, "PrefixMark")
+        .def_readonly("prefix_end", &prefix_mark::prefix_end)
+        .def_readonly("n_records_frozen", &prefix_mark::n_records_frozen);
+    py::class_<answer_job>(m, "Answer")
+        .def_property_readonly("text", [](const answer_job & a) { return to_str(a.text); })
+        .def_readonly("n_tokens", &answer_job::n_generated)
+        .def_property_readonly("confidence", &answer_job::confidence)
+        .def_readonly("logit_gap", &answer_job::first_logit_gap)
+        .def_readonly("logits", &answer_job::first_logits);
+}
+
+void bind_errors(py::module_ & m) {
+    py::register_exception<model_load_error>(m, "ModelLoadError", PyExc_RuntimeError);
+    py::register_exception<session_closed_error>(m, "SessionClosedError", PyExc_RuntimeError);
+    py::register_exception<engine_closed_error>(m, "EngineClosedError", PyExc_RuntimeError);
+    exc_record       = py::exception<record_error>(m, "RecordError", PyExc_ValueError);
+    exc_context_full = py::exception<context_full_error>(m, "ContextFullError", PyExc_ValueError);
+    exc_param        = py::exception<param_error>(m, "ParamError", PyExc_ValueError);
+    exc_duplicate    = py::exception<duplicate_error>(m, "DuplicateError", exc_param);
+    exc_limit        = py::exception<limit_error>(m, "LimitError", exc_param);
+    // Each carries its details as args: RecordError (message, index, field),
+    // ContextFullError (message, n_tokens, n_available), ParamError and its
+    // subclasses (message, param, index).
+    py::register_exception_translator([](std::exception_ptr p) {
+        const auto raise = [](const py::object & type, const py::tuple & args) { PyErr_SetObject(type.ptr(), args.ptr()); };
+        const auto param_args = [](const param_error & e) { return py::make_tuple(e.what(), e.param, e.index); };
+        try {
+            if (p) {
+                std::rethrow_exception(p);
+            }
+        } catch (const record_error & e) {
+            raise(exc_record, py::make_tuple(e.what(), e.index, e.field));
+        } catch (const context_full_error & e) {
+            raise(exc_context_full, py::make_tuple(e.what(), e.n_tokens, e.n_available));
+        } catch (const duplicate_error & e) {
+            raise(exc_duplicate, param_args(e));
+        } catch (const limit_error & e) {
+            raise(exc_limit, param_args(e));
+        } catch (const param_error & e) {
+            raise(exc_param, param_args(e));
+        } catch (const file_not_found_error & e) {
+            PyErr_SetString(PyExc_FileNotFoundError, e.what());
+        }
+    });
+}
+
 // A session handle for Python: keeps the engine alive while it exists.
 struct py_session {
     std::shared_ptr<engine>  eng;
@@ -218,38 +371,120 @@ std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int
     return std::make_shared<engine>(p);
 }
 
+void bind_session(py::module_ & m) {
+    py::class_<py_session>(m, "Session")
+        .def_property_readonly("session_id", [](const py_session & ps) { return ps.s->id(); })
+        .def_property_readonly("data_type", [](const py_session & ps) { return std::string(record_type_name(ps.s->type())); })
+        .def_property_readonly("context_size", [](const py_session & ps) { return ps.s->n_ctx(); })
+        .def_property_readonly("window_size", [](const py_session & ps) { return ps.s->window_size(); })
+        .def("push", [](py_session & ps, const py::list & records) {
+            return ps.eng->push(*ps.s, parse_records(ps.s->type(), records));
+        }, py::arg("records"))
+        .def("append_text", [](py_session & ps, const std::string & text) {
+            py::gil_scoped_release nogil;
+            return ps.eng->append_text(ps.s, text);
+        }, py::arg("text"))
+        .def("mark_prefix", [](py_session & ps) {
+            py::gil_scoped_release nogil;
+            return ps.eng->mark_prefix(ps.s);
+        })
+        .def("probe", [](py_session & ps, const std::string & prompt, int32_t max_tokens) {
+            py::gil_scoped_release nogil;
+            return ps.eng->probe(ps.s, prompt, max_tokens);
+        }, py::arg("prompt"), py::arg("max_tokens") = 16)
+        .def("register_flash", [](py_session & ps, const std::string & query, std::optional<int64_t> max_tokens) {
+            return ps.eng->register_flash(ps.s, query, max_tokens.value_or(DEFAULT_FLASH_TOKENS));
+        }, py::arg("query"), py::arg("max_tokens") = py::none())
+        .def("list_flash", [](const py_session & ps) { return ps.s->list_flash(); })
+        .def("delete_flash", [](py_session & ps, int32_t id) { return ps.s->delete_flash(id); }, py::arg("query_id"))
+        .def("cached_answer", [](const py_session & ps, const std::string & prompt) { return ps.s->cached_answer(prompt); },
+             py::arg("prompt"))
+        .def("generate", [](py_session & ps, const std::string & prompt, std::optional<int64_t> max_tokens,
+                            std::optional<std::vector<std::string>> stop) {
+            return ps.eng->generate(ps.s, prompt, max_tokens.value_or(DEFAULT_GENERATE_TOKENS),
+                                    stop.value_or(std::vector<std::string>{}));
+        }, py::arg("prompt"), py::arg("max_tokens") = py::none(), py::arg("stop") = py::none())
+        .def("cancel", [](py_session & ps, int64_t request_id) { return ps.s->cancel(request_id); },
+             py::arg("request_id"))
+        .def("data_version", [](const py_session & ps) { return ps.s->data_version(); })
+        .def("flash_count", [](const py_session & ps) { return ps.s->flash_count(); })
+        .def("state", [](const py_session & ps) { return ps.s->state(); })
+        .def("stats", [](const py_session & ps) { return to_dict(ps.s->stats()); })
+        .def("context_text", [](const py_session & ps) { return to_str(ps.s->context_text()); });
+}
+
+void bind_engine(py::module_ & m) {
+    py::class_<engine, std::shared_ptr<engine>>(m, "Engine")
+        .def(py::init(&make_engine), py::arg("model_path"), py::arg("n_ctx") = 2048, py::arg("n_threads") = 0,
+             py::arg("n_batch") = 512, py::arg("n_gpu_layers") = 0, py::arg("queue_capacity") = 4096,
+             py::arg("worker_nice") = 10, py::arg("flash_attn") = "auto", py::arg("offload_kv") = true,
+             py::arg("repack") = true)
+        .def_property_readonly("model", [](const std::shared_ptr<engine> & e) {
+            // The model lives as long as the engine: alias the engine's ownership.
+            return std::shared_ptr<model>(e, const_cast<model *>(&e->get_model()));
+        })
+        .def_property_readonly("n_ctx", [](const engine & e) { return e.params().n_ctx; })
+        .def_property_readonly("n_threads", [](const engine & e) { return e.get_model().n_threads(); })
+        .def_property_readonly("event_fd", [](engine & e) { return e.events().fd(); })
+        .def_property_readonly("events_dropped", [](engine & e) { return e.events().dropped(); })
+        .def("poll_events", [](engine & e) {
+            py::list out;
+            for (const event & ev : e.events().drain()) {
+                out.append(to_dict(ev.fields));
+            }
+            return out;
+        })
+        .def("create_session", [](std::shared_ptr<engine> & e, const std::string & id, const std::string & type,
+                                  const std::string & prompt, int64_t context_size, int64_t window_size,
+                                  std::optional<std::vector<std::pair<std::string, std::optional<int64_t>>>> flash) {
+            session_config cfg;
+            cfg.id            = id;
+            cfg.type          = parse_type(type);
+            cfg.system_prompt = prompt;
+            cfg.n_ctx         = saturate(context_size);
+            cfg.window_size   = saturate(window_size);
+            for (const auto & [query, max_tokens] : flash.value_or(decltype(flash)::value_type{})) {
+                cfg.flash.emplace_back(query, max_tokens.value_or(DEFAULT_FLASH_TOKENS));
+            }
+            py::gil_scoped_release nogil;
+            return py_session{e, e->create_session(std::move(cfg))};
+        }, py::arg("session_id"), py::arg("data_type"), py::arg("prompt") = "", py::arg("context_size") = 0,
+           py::arg("window_size") = 0, py::arg("flash") = py::none())
+        .def("destroy_session", [](engine & e, const std::string & id) {
+            py::gil_scoped_release nogil;
+            return e.destroy_session(id);
+        }, py::arg("session_id"))
+        .def("get_session", [](std::shared_ptr<engine> & e, const std::string & id) -> std::optional<py_session> {
+            auto s = e->find(id);
+            return s ? std::optional<py_session>(py_session{e, s}) : std::nullopt;
+        }, py::arg("session_id"))
+        .def("session_ids", [](const engine & e) {
+            std::vector<std::string> ids;
+            for (const auto & s : e.sessions()) {
+                ids.push_back(s->id());
+            }
+            return ids;
+        })
+        .def("close", [](engine & e) {
+            py::gil_scoped_release nogil;
+            e.close();
+        });
+}
+
 } // namespace
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "streaminfer core: continuous inference on llama.cpp";
+    bind_errors(m);
 
-    py::register_exception<model_load_error>(m, "ModelLoadError", PyExc_RuntimeError);
-    py::register_exception<limit_error>(m, "LimitError", PyExc_RuntimeError);
-    py::register_exception<duplicate_error>(m, "DuplicateError", PyExc_ValueError);
-    py::register_exception<closed_error>(m, "EngineClosedError", PyExc_RuntimeError);
-    exc_record       = py::exception<record_error>(m, "RecordError", PyExc_ValueError);
-    exc_context_full = py::exception<context_full_error>(m, "ContextFullError", PyExc_ValueError);
-    py::register_exception_translator([](std::exception_ptr p) {
-        try {
-            if (p) {
-                std::rethrow_exception(p);
-            }
-        } catch (const record_error & e) {
-            py::tuple args = py::make_tuple(e.what(), e.index, e.field);
-            PyErr_SetObject(exc_record.ptr(), args.ptr());
-        } catch (const context_full_error & e) {
-            py::tuple args = py::make_tuple(e.what(), e.n_tokens, e.n_available);
-            PyErr_SetObject(exc_context_full.ptr(), args.ptr());
-        } catch (const file_not_found_error & e) {
-            PyErr_SetString(PyExc_FileNotFoundError, e.what());
-        }
-    });
-
-    m.attr("DATA_TYPES")           = record_type_names();
-    m.attr("MAX_FLASH_QUERIES")    = MAX_FLASH_QUERIES;
-    m.attr("MAX_FLASH_TOKENS")     = MAX_FLASH_TOKENS;
-    m.attr("DEFAULT_FLASH_TOKENS") = DEFAULT_FLASH_TOKENS;
-
+    m.attr("DATA_TYPES")              = record_type_names();
+    m.attr("MAX_FLASH_QUERIES")       = MAX_FLASH_QUERIES;
+    m.attr("MAX_FLASH_TOKENS")        = MAX_FLASH_TOKENS;
+    m.attr("DEFAULT_FLASH_TOKENS")    = DEFAULT_FLASH_TOKENS;
+    m.attr("DEFAULT_GENERATE_TOKENS") = DEFAULT_GENERATE_TOKENS;
+    m.attr("MIN_CONTEXT_SIZE")        = MIN_CONTEXT_SIZE;
+    m.attr("MAX_TEXT_LENGTH")         = MAX_TEXT_LENGTH;
+    m.attr("MAX_TIMESTAMP")           = MAX_TIMESTAMP;
     std::vector<std::string> flash_attn_names;
     for (const auto & entry : FLASH_ATTN_MODES) {
         flash_attn_names.push_back(entry.first);
@@ -279,10 +514,9 @@ PYBIND11_MODULE(_core, m) {
         py::gil_scoped_release nogil; // the first call loads the backends
         return describe_system();
     });
-    m.def("record_header", [](const std::string & type) { return record_header(parse_type(type)); }, py::arg("data_type"));
-    m.def("format_record", [](const std::string & type, const py::dict & rec) {
-        return format_record(parse_record(parse_type(type), rec, 0));
-    }, py::arg("data_type"), py::arg("record"));
+
+    bind_records(m);
+    bind_results(m);
 
     py::class_<model, std::shared_ptr<model>>(m, "Model")
         .def(py::init([](const std::string & path, int32_t n_threads, int32_t n_gpu_layers, bool repack) {
@@ -302,17 +536,6 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("n_ctx_train", &model::n_ctx_train)
         .def_property_readonly("n_vocab", &model::n_vocab)
         .def_property_readonly("has_chat_template", &model::has_chat_template)
-        .def("metadata", [](const model & mdl) {
-            py::dict d;
-            d["architecture"]      = mdl.architecture();
-            d["description"]       = mdl.description();
-            d["n_params"]          = mdl.n_params();
-            d["size_bytes"]        = mdl.size_bytes();
-            d["n_ctx_train"]       = mdl.n_ctx_train();
-            d["n_vocab"]           = mdl.n_vocab();
-            d["has_chat_template"] = mdl.has_chat_template();
-            return d;
-        })
         .def("tokenize", [](const model & mdl, const std::string & text, bool add_special, bool parse_special) {
             py::gil_scoped_release nogil;
             return mdl.tokenize(text, add_special, parse_special);
@@ -321,141 +544,6 @@ PYBIND11_MODULE(_core, m) {
             return to_str(mdl.detokenize(tokens));
         }, py::arg("tokens"));
 
-    py::class_<py_session>(m, "Session")
-        .def_property_readonly("session_id", [](const py_session & ps) { return ps.s->id(); })
-        .def_property_readonly("data_type", [](const py_session & ps) { return std::string(record_type_name(ps.s->type())); })
-        .def_property_readonly("context_size", [](const py_session & ps) { return ps.s->n_ctx(); })
-        .def_property_readonly("window_size", [](const py_session & ps) { return ps.s->window_size(); })
-        .def_property_readonly("n_prefix_tokens", [](const py_session & ps) { return ps.s->n_prefix_tokens(); })
-        .def_property_readonly("created_at", [](const py_session & ps) { return ps.s->created_at_ms(); })
-        .def("push", [](py_session & ps, const py::list & records) {
-            std::vector<record> parsed = parse_records(ps.s->type(), records);
-            const push_result r = ps.eng->push(*ps.s, std::move(parsed));
-            py::dict d;
-            d["pushed"]         = r.pushed;
-            d["dropped"]        = r.dropped;
-            d["queue_size"]     = r.queue_size;
-            d["queue_capacity"] = r.queue_capacity;
-            d["total_enqueued"] = r.total_enqueued;
-            d["total_dropped"]  = r.total_dropped;
-            return d;
-        }, py::arg("records"))
-        .def("append_text", [](py_session & ps, const std::string & text) {
-            field_map f;
-            {
-                py::gil_scoped_release nogil;
-                f = ps.eng->append_text(ps.s, text);
-            }
-            return to_dict(f);
-        }, py::arg("text"))
-        .def("mark_prefix", [](py_session & ps) {
-            field_map f;
-            {
-                py::gil_scoped_release nogil;
-                f = ps.eng->mark_prefix(ps.s);
-            }
-            return to_dict(f);
-        })
-        .def("probe", [](py_session & ps, const std::string & prompt, int32_t max_tokens) {
-            answer_job job;
-            {
-                py::gil_scoped_release nogil;
-                job = ps.eng->probe(ps.s, prompt, max_tokens);
-            }
-            py::dict d;
-            d["text"]       = to_str(job.text);
-            d["n_tokens"]   = job.n_generated;
-            d["confidence"] = job.confidence();
-            d["logit_gap"]  = job.first_logit_gap;
-            d["logits"]     = job.first_logits;
-            return d;
-        }, py::arg("prompt"), py::arg("max_tokens") = 16)
-        .def("register_flash", [](py_session & ps, const std::string & query, int32_t max_tokens) {
-            return to_dict(ps.eng->register_flash(ps.s, query, max_tokens));
-        }, py::arg("query"), py::arg("max_tokens") = DEFAULT_FLASH_TOKENS)
-        .def("list_flash", [](const py_session & ps) { return to_list(ps.s->list_flash()); })
-        .def("delete_flash", [](py_session & ps, int32_t id) { return ps.s->delete_flash(id); }, py::arg("query_id"))
-        .def("cached_answer", [](const py_session & ps, const std::string & prompt) -> py::object {
-            auto hit = ps.s->cached_answer(prompt);
-            return hit ? py::object(to_dict(*hit)) : py::object(py::none());
-        }, py::arg("prompt"))
-        .def("generate", [](py_session & ps, const std::string & prompt, int32_t max_tokens,
-                            std::optional<std::vector<std::string>> stop) {
-            if (max_tokens < 1) {
-                throw std::invalid_argument("max_tokens must be >= 1");
-            }
-            return ps.eng->generate(ps.s, prompt, max_tokens, stop.value_or(std::vector<std::string>{}));
-        }, py::arg("prompt"), py::arg("max_tokens") = 128, py::arg("stop") = py::none())
-        .def("cancel", [](py_session & ps, int64_t request_id) { return ps.s->cancel(request_id); },
-             py::arg("request_id"))
-        .def("data_version", [](const py_session & ps) { return ps.s->data_version(); })
-        .def("flash_count", [](const py_session & ps) { return ps.s->flash_count(); })
-        .def("state", [](const py_session & ps) { return to_dict(ps.s->state()); })
-        .def("stats", [](const py_session & ps) { return to_dict(ps.s->stats()); })
-        .def("context_text", [](const py_session & ps) { return to_str(ps.s->context_text()); })
-        .def("slots", [](const py_session & ps) { return to_list(ps.s->slots()); })
-        .def("touch", [](py_session & ps) { ps.s->touch(); });
-
-    py::class_<engine, std::shared_ptr<engine>>(m, "Engine")
-        .def(py::init(&make_engine), py::arg("model_path"), py::arg("n_ctx") = 2048, py::arg("n_threads") = 0,
-             py::arg("n_batch") = 512, py::arg("n_gpu_layers") = 0, py::arg("queue_capacity") = 4096,
-             py::arg("worker_nice") = 10, py::arg("flash_attn") = "auto", py::arg("offload_kv") = true,
-             py::arg("repack") = true)
-        .def_property_readonly("model", [](const std::shared_ptr<engine> & e) {
-            // The model lives as long as the engine: alias the engine's ownership.
-            return std::shared_ptr<model>(e, const_cast<model *>(&e->get_model()));
-        })
-        .def_property_readonly("n_ctx", [](const engine & e) { return e.params().n_ctx; })
-        .def_property_readonly("n_threads", [](const engine & e) { return e.get_model().n_threads(); })
-        .def_property_readonly("event_fd", [](engine & e) { return e.events().fd(); })
-        .def("poll_events", [](engine & e) {
-            py::list out;
-            for (const event & ev : e.events().drain()) {
-                out.append(to_dict(ev.fields));
-            }
-            return out;
-        })
-        .def("create_session", [](std::shared_ptr<engine> & e, const std::string & id, const std::string & type,
-                                  const std::string & prompt, int32_t context_size, int32_t window_size,
-                                  std::optional<std::vector<std::pair<std::string, int32_t>>> flash) {
-            session_config cfg;
-            cfg.id            = id;
-            cfg.type          = parse_type(type);
-            cfg.system_prompt = prompt;
-            cfg.n_ctx         = context_size;
-            cfg.window_size   = window_size;
-            cfg.flash         = flash.value_or(std::vector<std::pair<std::string, int32_t>>{});
-            std::shared_ptr<session> s;
-            {
-                py::gil_scoped_release nogil;
-                s = e->create_session(std::move(cfg));
-            }
-            return py_session{e, s};
-        }, py::arg("session_id"), py::arg("data_type"), py::arg("prompt") = "", py::arg("context_size") = 0,
-           py::arg("window_size") = 0, py::arg("flash") = py::none())
-        .def("destroy_session", [](engine & e, const std::string & id) {
-            py::gil_scoped_release nogil;
-            return e.destroy_session(id);
-        }, py::arg("session_id"))
-        .def("get_session", [](std::shared_ptr<engine> & e, const std::string & id) -> py::object {
-            auto s = e->find(id);
-            return s ? py::cast(py_session{e, s}) : py::object(py::none());
-        }, py::arg("session_id"))
-        .def("session_ids", [](const engine & e) {
-            std::vector<std::string> ids;
-            for (const auto & s : e.sessions()) {
-                ids.push_back(s->id());
-            }
-            return ids;
-        })
-        .def("counters", [](const engine & e) {
-            py::dict d;
-            d["sessions"]       = e.sessions().size();
-            d["events_dropped"] = const_cast<engine &>(e).events().dropped();
-            return d;
-        })
-        .def("close", [](engine & e) {
-            py::gil_scoped_release nogil;
-            e.close();
-        });
+    bind_session(m);
+    bind_engine(m);
 }

@@ -21,22 +21,22 @@ void decode_scheduler::post(std::function<void()> task) {
 }
 
 void decode_scheduler::notify_stream(const std::shared_ptr<session> & s) {
-    if (s->queued_stream.exchange(true, std::memory_order_acq_rel)) {
-        return; // already queued
-    }
     {
         std::lock_guard<std::mutex> lock(mu_);
+        if (!in_stream_.insert(s.get()).second) {
+            return; // already queued
+        }
         stream_.push_back(s);
     }
     cv_.notify_one();
 }
 
 void decode_scheduler::notify_flash(const std::shared_ptr<session> & s) {
-    if (s->queued_flash.exchange(true, std::memory_order_acq_rel)) {
-        return;
-    }
     {
         std::lock_guard<std::mutex> lock(mu_);
+        if (!in_flash_.insert(s.get()).second) {
+            return;
+        }
         flash_.push_back(s);
     }
     cv_.notify_one();
@@ -56,6 +56,8 @@ void decode_scheduler::stop() {
     dropped.swap(tasks_); // destroyed outside the loop: their futures see broken_promise
     flash_.clear();
     stream_.clear();
+    in_flash_.clear();
+    in_stream_.clear();
 }
 
 void decode_scheduler::loop() {
@@ -76,21 +78,21 @@ void decode_scheduler::loop() {
             } else if (!flash_.empty()) {
                 flash = std::move(flash_.front());
                 flash_.pop_front();
+                in_flash_.erase(flash.get());
             } else {
                 stream = std::move(stream_.front());
                 stream_.pop_front();
+                in_stream_.erase(stream.get());
             }
         }
         try {
             if (task) {
                 task(); // packaged tasks keep their own exceptions
             } else if (flash) {
-                flash->queued_flash.store(false, std::memory_order_release);
                 flash->run_flash();
             } else {
-                stream->queued_stream.store(false, std::memory_order_release);
                 stream->run_stream_batch();
-                if (stream->flash_dirty()) {
+                if (stream->flash_stale()) {
                     notify_flash(stream);
                 }
                 if (stream->has_stream_work()) {

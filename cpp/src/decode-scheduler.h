@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 namespace streaminfer {
 
@@ -56,6 +57,10 @@ private:
     std::deque<std::function<void()>>     tasks_;  // guarded by mu_
     std::deque<std::shared_ptr<session>>  flash_;  // guarded by mu_
     std::deque<std::shared_ptr<session>>  stream_; // guarded by mu_
+    // The sessions in flash_ / stream_: each queue holds a session at most
+    // once, until the decode thread takes it. Guarded by mu_.
+    std::unordered_set<const session *>   in_flash_;
+    std::unordered_set<const session *>   in_stream_;
     bool                                  stop_ = false; // guarded by mu_
     const int                             worker_nice_;
     std::thread                           thread_; // started last

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <algorithm>
 #include <future>
 #include <stdexcept>
 
@@ -12,15 +13,19 @@ engine::engine(const engine_params & params) : params_(params) {
     if (params.queue_capacity < 1) {
         throw std::invalid_argument("queue_capacity must be at least 1");
     }
+    if (params.n_ctx < MIN_CONTEXT_SIZE) {
+        throw std::invalid_argument("the context size must be at least " + std::to_string(MIN_CONTEXT_SIZE) +
+                                    " tokens (got " + std::to_string(params.n_ctx) + ")");
+    }
+    if (params.worker_nice < 0 || params.worker_nice > 19) {
+        throw std::invalid_argument("worker_nice must be in [0, 19]");
+    }
     model_params mp;
     mp.n_threads    = params.n_threads;
     mp.n_gpu_layers = params.n_gpu_layers;
     mp.repack       = params.repack;
     model_    = std::make_unique<model>(params.model_path, mp);
     template_ = std::make_unique<prompt_template>(*model_);
-    if (params.worker_nice < 0 || params.worker_nice > 19) {
-        throw std::invalid_argument("worker_nice must be in [0, 19]");
-    }
     scheduler_ = std::make_unique<decode_scheduler>(params.worker_nice);
     tokenizer_ = std::make_unique<tokenize_worker>(
         [this] { return sessions(); },
@@ -48,21 +53,21 @@ void engine::close() {
 template <typename R>
 R engine::on_decode_thread(std::function<R()> fn) {
     if (closed()) {
-        throw closed_error("the engine is closed");
+        throw engine_closed_error("the engine is closed");
     }
     std::future<R> result = scheduler_->call<R>(std::move(fn));
     try {
         return result.get();
     } catch (const std::future_error &) {
-        throw closed_error("the engine closed before the request ran");
+        throw engine_closed_error("the engine closed before the request ran");
     }
 }
 
 std::shared_ptr<session> engine::create_session(session_config cfg) {
     if (closed()) {
-        throw closed_error("the engine is closed");
+        throw engine_closed_error("the engine is closed");
     }
-    if (cfg.n_ctx <= 0) {
+    if (cfg.n_ctx == 0) {
         cfg.n_ctx = params_.n_ctx;
     }
     cfg.n_batch        = params_.n_batch;
@@ -132,25 +137,26 @@ push_result engine::push(session & s, std::vector<record> && records) {
     return r;
 }
 
-field_map engine::register_flash(const std::shared_ptr<session> & s, const std::string & query, int32_t max_tokens) {
-    field_map out = s->register_flash(query, max_tokens);
-    if (s->flash_dirty()) {
+flash_info engine::register_flash(const std::shared_ptr<session> & s, const std::string & query, int64_t max_tokens) {
+    flash_info out = s->register_flash(query, max_tokens);
+    if (s->flash_stale()) {
         scheduler_->notify_flash(s);
     }
     return out;
 }
 
-int64_t engine::generate(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens,
+int64_t engine::generate(const std::shared_ptr<session> & s, const std::string & prompt, int64_t max_tokens,
                          std::vector<std::string> stop) {
     if (closed()) {
-        throw closed_error("the engine is closed");
+        throw engine_closed_error("the engine is closed");
     }
     std::vector<token_id> tokens = s->prepare_generate(prompt);
-    const int64_t id = next_request_id_.fetch_add(1);
+    const auto    n_max = static_cast<int32_t>(std::clamp<int64_t>(max_tokens, 1, s->n_ctx()));
+    const int64_t id    = next_request_id_.fetch_add(1);
     s->track_request(id);
-    scheduler_->post([this, s, id, tokens = std::move(tokens), max_tokens, stop = std::move(stop)]() mutable {
+    scheduler_->post([this, s, id, tokens = std::move(tokens), n_max, stop = std::move(stop)]() mutable {
         try {
-            s->run_generate(id, std::move(tokens), max_tokens, std::move(stop));
+            s->run_generate(id, std::move(tokens), n_max, std::move(stop));
         } catch (const std::exception & e) {
             // The waiter is on the Python side: it must hear of the failure.
             events_.push(event("generate_error", s->id()).set("request_id", id).set("message", std::string(e.what())));
@@ -159,16 +165,16 @@ int64_t engine::generate(const std::shared_ptr<session> & s, const std::string &
     return id;
 }
 
-field_map engine::append_text(const std::shared_ptr<session> & s, const std::string & text) {
-    field_map out = on_decode_thread<field_map>([s, text] { return s->run_append(text); });
-    if (s->flash_dirty()) {
+append_result engine::append_text(const std::shared_ptr<session> & s, const std::string & text) {
+    append_result out = on_decode_thread<append_result>([s, text] { return s->run_append(text); });
+    if (s->flash_stale()) {
         scheduler_->notify_flash(s);
     }
     return out;
 }
 
-field_map engine::mark_prefix(const std::shared_ptr<session> & s) {
-    return on_decode_thread<field_map>([s] { return s->run_mark_prefix(); });
+prefix_mark engine::mark_prefix(const std::shared_ptr<session> & s) {
+    return on_decode_thread<prefix_mark>([s] { return s->run_mark_prefix(); });
 }
 
 answer_job engine::probe(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens) {

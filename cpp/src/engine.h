@@ -8,6 +8,7 @@
 // the bindings release the GIL around them.
 #pragma once
 
+#include "core-limits.h"
 #include "decode-scheduler.h"
 #include "event-queue.h"
 #include "model.h"
@@ -55,11 +56,12 @@ public:
     std::vector<std::shared_ptr<session>> sessions() const;
 
     push_result push(session & s, std::vector<record> && records);
-    field_map   register_flash(const std::shared_ptr<session> & s, const std::string & query, int32_t max_tokens);
-    int64_t     generate(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens,
+    flash_info  register_flash(const std::shared_ptr<session> & s, const std::string & query, int64_t max_tokens);
+    // max_tokens is clamped to [1, the session's context size].
+    int64_t     generate(const std::shared_ptr<session> & s, const std::string & prompt, int64_t max_tokens,
                          std::vector<std::string> stop);
-    field_map   append_text(const std::shared_ptr<session> & s, const std::string & text);
-    field_map   mark_prefix(const std::shared_ptr<session> & s);
+    append_result append_text(const std::shared_ptr<session> & s, const std::string & text);
+    prefix_mark   mark_prefix(const std::shared_ptr<session> & s);
     answer_job  probe(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens);
 
     void close();

@@ -17,9 +17,11 @@
 namespace streaminfer {
 
 using event_value = std::variant<int64_t, double, bool, std::string>;
+// Named values in order: an event's payload, the window statistics.
+using field_map = std::vector<std::pair<std::string, event_value>>;
 
 struct event {
-    std::vector<std::pair<std::string, event_value>> fields; // "type" and "session_id" first
+    field_map fields; // "type" and "session_id" first
 
     event(const char * type, const std::string & session_id) {
         fields.reserve(10);

@@ -1,6 +1,6 @@
 #include "kv-window.h"
 
-#include "flash-query.h"
+#include "batch-decoder.h"
 
 #include "llama.h"
 

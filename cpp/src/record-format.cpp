@@ -1,65 +1,15 @@
 #include "record-format.h"
 
+#include "core-limits.h"
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
-#include <limits>
 
 namespace streaminfer {
 
 namespace {
-
-constexpr double INF = std::numeric_limits<double>::infinity();
-
-// Column order here is the order on the line and in the header.
-const std::vector<field_spec> & fields_table(record_type type) {
-    static const std::vector<field_spec> ohlcv = {
-        {"sym", FIELD_KIND_STR,   false, 0, -INF, INF},
-        {"o",   FIELD_KIND_FLOAT, true,  0, -INF, INF},
-        {"h",   FIELD_KIND_FLOAT, true,  1, -INF, INF},
-        {"l",   FIELD_KIND_FLOAT, true,  2, -INF, INF},
-        {"c",   FIELD_KIND_FLOAT, true,  3, -INF, INF},
-        {"v",   FIELD_KIND_FLOAT, true,  4, -INF, INF},
-    };
-    static const std::vector<field_spec> iot = {
-        {"sid", FIELD_KIND_STR,   true,  0, -INF, INF},
-        {"val", FIELD_KIND_FLOAT, true,  0, -INF, INF},
-        {"lo",  FIELD_KIND_FLOAT, true,  1, -INF, INF},
-        {"hi",  FIELD_KIND_FLOAT, true,  2, -INF, INF},
-    };
-    static const std::vector<field_spec> spatial = {
-        {"x",   FIELD_KIND_FLOAT, true,  0, -INF, INF},
-        {"y",   FIELD_KIND_FLOAT, true,  1, -INF, INF},
-        {"z",   FIELD_KIND_FLOAT, true,  2, -INF, INF},
-        {"spd", FIELD_KIND_FLOAT, true,  3, -INF, INF},
-        {"hdg", FIELD_KIND_FLOAT, true,  4, 0.0,  360.0},
-    };
-    static const std::vector<field_spec> event = {
-        {"src", FIELD_KIND_STR,   true,  0, -INF, INF},
-        {"sev", FIELD_KIND_INT,   true,  0, 0.0,  4.0},
-        {"cat", FIELD_KIND_STR,   true,  1, -INF, INF},
-        {"cnt", FIELD_KIND_INT,   true,  1, 0.0,  INF},
-    };
-    static const std::vector<field_spec> vitals = {
-        {"hr",   FIELD_KIND_FLOAT, true, 0, -INF, INF},
-        {"bp_s", FIELD_KIND_FLOAT, true, 1, -INF, INF},
-        {"bp_d", FIELD_KIND_FLOAT, true, 2, -INF, INF},
-        {"spo2", FIELD_KIND_FLOAT, true, 3, -INF, INF},
-        {"temp", FIELD_KIND_FLOAT, true, 4, -INF, INF},
-    };
-    switch (type) {
-        case RECORD_TYPE_OHLCV:   return ohlcv;
-        case RECORD_TYPE_IOT:     return iot;
-        case RECORD_TYPE_SPATIAL: return spatial;
-        case RECORD_TYPE_EVENT:   return event;
-        case RECORD_TYPE_VITALS:  return vitals;
-        case RECORD_TYPE_COUNT:   break;
-    }
-    static const std::vector<field_spec> none;
-    return none;
-}
-
-const char * const TYPE_NAMES[RECORD_TYPE_COUNT] = {"ohlcv", "iot", "spatial", "event", "vitals"};
 
 // Time of day, UTC: the date is left out on purpose (a window spans minutes
 // to hours; five or eight characters instead of a ten-digit epoch, and
@@ -78,33 +28,7 @@ std::string format_time(int64_t unix_seconds) {
     return buf;
 }
 
-std::string with_time(const char * columns) {
-    return std::string("One record per line: ") + columns + " (a line may start with its UTC time, HH:MM or HH:MM:SS)";
-}
-
 } // namespace
-
-bool record_type_from_name(const std::string & name, record_type & out) {
-    for (int32_t i = 0; i < RECORD_TYPE_COUNT; ++i) {
-        if (name == TYPE_NAMES[i]) {
-            out = static_cast<record_type>(i);
-            return true;
-        }
-    }
-    return false;
-}
-
-const char * record_type_name(record_type type) {
-    return type >= 0 && type < RECORD_TYPE_COUNT ? TYPE_NAMES[type] : "unknown";
-}
-
-std::vector<std::string> record_type_names() {
-    return {TYPE_NAMES, TYPE_NAMES + RECORD_TYPE_COUNT};
-}
-
-const std::vector<field_spec> & record_fields(record_type type) {
-    return fields_table(type);
-}
 
 bool check_number(const field_spec & spec, double value, std::string & why) {
     if (!std::isfinite(value)) {
@@ -116,17 +40,52 @@ bool check_number(const field_spec & spec, double value, std::string & why) {
         return false;
     }
     if (value < spec.min_value || value > spec.max_value) {
-        char buf[96];
-        if (std::isinf(spec.max_value)) {
-            std::snprintf(buf, sizeof(buf), "must be >= %s", format_number(spec.min_value).c_str());
-        } else {
-            std::snprintf(buf, sizeof(buf), "must be in [%s, %s]",
-                          format_number(spec.min_value).c_str(), format_number(spec.max_value).c_str());
-        }
-        why = buf;
+        why = std::isinf(spec.max_value)
+                  ? "must be >= " + format_number(spec.min_value)
+                  : "must be in [" + format_number(spec.min_value) + ", " + format_number(spec.max_value) + "]";
         return false;
     }
     return true;
+}
+
+bool check_text(const std::string & text, std::string & why) {
+    if (text.empty() || text.size() > static_cast<size_t>(MAX_TEXT_LENGTH)) {
+        why = "must be 1 to " + std::to_string(MAX_TEXT_LENGTH) + " bytes";
+        return false;
+    }
+    for (const char ch : text) {
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == ',') {
+            why = "must not contain commas or control characters";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool check_timestamp(int64_t unix_seconds, std::string & why) {
+    if (unix_seconds < 0 || unix_seconds > MAX_TIMESTAMP) {
+        why = "must be Unix seconds between 0 and " + std::to_string(MAX_TIMESTAMP);
+        return false;
+    }
+    return true;
+}
+
+record sample_record(record_type type) {
+    record r;
+    r.type          = type;
+    r.has_timestamp = true;
+    r.timestamp     = 1699999980; // a whole minute: HH:MM
+    for (const field_spec & f : record_spec(type).fields) {
+        if (f.example == nullptr) {
+            continue;
+        }
+        if (f.kind == FIELD_KIND_STR) {
+            r.str[static_cast<size_t>(f.slot)] = f.example;
+        } else {
+            r.num[static_cast<size_t>(f.slot)] = std::strtod(f.example, nullptr);
+        }
+    }
+    return r;
 }
 
 std::string format_number(double value) {
@@ -134,7 +93,6 @@ std::string format_number(double value) {
         return "0";
     }
     char buf[64];
-    // Integers up to 1e15 verbatim (volumes, counts); others at 6 significant digits.
     if (value == std::floor(value) && std::fabs(value) < 1e15) {
         std::snprintf(buf, sizeof(buf), "%.0f", value);
         return buf;
@@ -144,15 +102,15 @@ std::string format_number(double value) {
 }
 
 std::string record_header(record_type type) {
-    switch (type) {
-        case RECORD_TYPE_OHLCV:   return with_time("open,high,low,close,volume[,symbol]");
-        case RECORD_TYPE_IOT:     return with_time("sensor,value,low limit,high limit");
-        case RECORD_TYPE_SPATIAL: return with_time("x,y,z,speed,heading");
-        case RECORD_TYPE_EVENT:   return with_time("source,severity 0-4,category,count");
-        case RECORD_TYPE_VITALS:  return with_time("heart rate,blood pressure,spo2,temperature");
-        case RECORD_TYPE_COUNT:   break;
+    std::string columns;
+    for (const field_spec & f : record_spec(type).fields) {
+        if (f.column == nullptr) {
+            continue;
+        }
+        const std::string col = (columns.empty() ? "" : ",") + std::string(f.column);
+        columns += f.required ? col : "[" + col + "]";
     }
-    return "";
+    return "One record per line: " + columns + " (a line may start with its UTC time, HH:MM or HH:MM:SS)";
 }
 
 std::string format_record(const record & rec) {
@@ -163,48 +121,16 @@ std::string format_record(const record & rec) {
         line += ' ';
     }
     bool first = true;
-    auto col = [&line, &first](const std::string & text) {
+    for (const field_spec & f : record_spec(rec.type).fields) {
+        const auto slot = static_cast<size_t>(f.slot);
+        if (f.kind == FIELD_KIND_STR && rec.str[slot].empty()) {
+            continue; // an optional field left out (required ones are never empty)
+        }
         if (!first) {
-            line += ',';
+            line += f.separator;
         }
         first = false;
-        line += text;
-    };
-    const auto & n = rec.num;
-    switch (rec.type) {
-        case RECORD_TYPE_OHLCV:
-            for (int i = 0; i < 5; ++i) {
-                col(format_number(n[i]));
-            }
-            if (!rec.str[0].empty()) {
-                col(rec.str[0]);
-            }
-            break;
-        case RECORD_TYPE_IOT:
-            col(rec.str[0]);
-            for (int i = 0; i < 3; ++i) {
-                col(format_number(n[i]));
-            }
-            break;
-        case RECORD_TYPE_SPATIAL:
-            for (int i = 0; i < 5; ++i) {
-                col(format_number(n[i]));
-            }
-            break;
-        case RECORD_TYPE_EVENT:
-            col(rec.str[0]);
-            col(format_number(n[0]));
-            col(rec.str[1]);
-            col(format_number(n[1]));
-            break;
-        case RECORD_TYPE_VITALS:
-            col(format_number(n[0]));
-            col(format_number(n[1]) + "/" + format_number(n[2]));
-            col(format_number(n[3]));
-            col(format_number(n[4]));
-            break;
-        case RECORD_TYPE_COUNT:
-            break;
+        line += f.kind == FIELD_KIND_STR ? rec.str[slot] : format_number(rec.num[slot]);
     }
     line += '\n';
     return line;

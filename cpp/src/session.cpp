@@ -1,75 +1,47 @@
 #include "session.h"
 
+#include "clock.h"
 #include "window-stats.h"
 
 #include "llama.h"
 
 #include <algorithm>
-#include <chrono>
 #include <stdexcept>
 
 namespace streaminfer {
 
-int64_t unix_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-int64_t unix_us() {
-    using namespace std::chrono;
-    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-namespace {
-
-int64_t steady_us() {
-    using namespace std::chrono;
-    return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-// A typical record of each type: its token count sizes the automatic window.
-record sample_record(record_type type) {
-    record r;
-    r.type = type;
-    r.has_timestamp = true;
-    r.timestamp = 1699999980; // a whole minute: HH:MM
-    switch (type) {
-        case RECORD_TYPE_OHLCV:   r.num = {185.52, 186.21, 185.07, 185.96, 1234567}; break;
-        case RECORD_TYPE_IOT:     r.num = {23.57, 18.5, 30.25, 0, 0}; r.str[0] = "temp-01"; break;
-        case RECORD_TYPE_SPATIAL: r.num = {120.55, -45.25, 10.5, 12.75, 270.5}; break;
-        case RECORD_TYPE_EVENT:   r.num = {3, 12, 0, 0, 0}; r.str = {"fw-01", "auth"}; break;
-        case RECORD_TYPE_VITALS:  r.num = {72.5, 120, 80, 97.5, 36.85}; break;
-        case RECORD_TYPE_COUNT:   break;
-    }
-    return r;
-}
-
-} // namespace
-
 session::session(const model & mdl, const prompt_template & tmpl, event_queue & events, session_config cfg)
-    : model_(mdl), template_(tmpl), events_(events), cfg_(std::move(cfg)), created_at_ms_(unix_ms()),
-      ring_(static_cast<size_t>(std::max(1, cfg_.queue_capacity))), window_(0, 0) {
-    if (cfg_.n_ctx < 256) {
-        throw std::invalid_argument("context_size must be at least 256 tokens (got " + std::to_string(cfg_.n_ctx) + ")");
+    : model_(mdl), template_(tmpl), events_(events), cfg_(std::move(cfg)),
+      queue_(static_cast<size_t>(std::max(1, cfg_.queue_capacity)), counters_), window_(0, 0) {
+    if (cfg_.n_ctx < MIN_CONTEXT_SIZE) {
+        throw param_error("context_size must be at least " + std::to_string(MIN_CONTEXT_SIZE) + " tokens (got " +
+                              std::to_string(cfg_.n_ctx) + ")",
+                          "context_size");
     }
     if (cfg_.n_ctx > model_.n_ctx_train()) {
-        throw std::invalid_argument("context_size " + std::to_string(cfg_.n_ctx) + " exceeds the model's training context (" +
-                                    std::to_string(model_.n_ctx_train()) + ")");
+        throw param_error("context_size " + std::to_string(cfg_.n_ctx) + " exceeds the model's training context (" +
+                              std::to_string(model_.n_ctx_train()) + ")",
+                          "context_size");
     }
     if (cfg_.window_size < 0) {
-        throw std::invalid_argument("window_size must be >= 1 (or 0 / absent for automatic)");
+        throw param_error("window_size must be >= 1 (or 0 / absent for automatic)", "window_size");
+    }
+    if (cfg_.flash.size() > static_cast<size_t>(MAX_FLASH_QUERIES)) {
+        throw limit_error("at most " + std::to_string(MAX_FLASH_QUERIES) + " flash queries per session, got " +
+                              std::to_string(cfg_.flash.size()),
+                          "flash");
     }
     n_ctx_  = cfg_.n_ctx;
     prefix_ = template_.prefix(cfg_.system_prompt, record_header(cfg_.type));
-    last_used_ms_ = created_at_ms_;
-    for (const auto & [query, max_tokens] : cfg_.flash) {
-        register_flash(query, max_tokens);
+    for (size_t i = 0; i < cfg_.flash.size(); ++i) {
+        try {
+            register_flash(cfg_.flash[i].first, cfg_.flash[i].second);
+        } catch (param_error & e) {
+            e.index = static_cast<int32_t>(i);
+            throw;
+        }
     }
-    int32_t reserve = 0;
-    {
-        std::lock_guard<std::mutex> lock(flash_mu_);
-        reserve = flash_reserve_locked();
-    }
+    const int32_t reserve    = flash_.reserve();
     const int32_t per_record = static_cast<int32_t>(
         model_.tokenize(format_record(sample_record(cfg_.type)), false, false).size()) + 2;
     const int32_t n_prefix = static_cast<int32_t>(prefix_.tokens.size());
@@ -82,13 +54,15 @@ session::session(const model & mdl, const prompt_template & tmpl, event_queue & 
     }
     const int32_t fits = room / per_record;
     if (cfg_.window_size > fits) {
-        throw std::invalid_argument("window_size " + std::to_string(cfg_.window_size) + " does not fit: a " +
-                                    std::to_string(n_ctx_) + "-token context holds about " + std::to_string(fits) + " " +
-                                    record_type_name(cfg_.type) + " records (~" + std::to_string(per_record) +
-                                    " tokens each) after the prefix and the answer reserve");
+        throw param_error("window_size " + std::to_string(cfg_.window_size) + " does not fit: a " +
+                              std::to_string(n_ctx_) + "-token context holds about " + std::to_string(fits) + " " +
+                              record_type_name(cfg_.type) + " records (~" + std::to_string(per_record) +
+                              " tokens each) after the prefix and the answer reserve",
+                          "window_size");
     }
     window_size_ = cfg_.window_size > 0 ? cfg_.window_size : fits;
     window_      = kv_window(n_ctx_, window_size_);
+    queue_.set_window(window_size_);
 }
 
 session::~session() {
@@ -97,66 +71,17 @@ session::~session() {
 
 void session::check_open() const {
     if (closed()) {
-        throw closed_error("session " + cfg_.id + " is closed");
+        throw session_closed_error("session " + cfg_.id + " is closed");
     }
 }
-
-// ---- producer ----
 
 push_result session::push(std::vector<record> && records) {
     check_open();
-    push_result r;
-    // Counted as enqueued before the ring publishes them (the release store
-    // of its tail), so no reader ever sees a record processed or skipped that
-    // is not yet counted as enqueued; the ones that do not fit are taken back.
-    const auto n = static_cast<int64_t>(records.size());
-    total_enqueued_.fetch_add(n, std::memory_order_relaxed);
-    for (record & rec : records) {
-        if (ring_.try_push(std::move(rec))) {
-            r.pushed += 1;
-        } else {
-            r.dropped += 1;
-        }
-    }
-    r.total_enqueued = total_enqueued_.fetch_sub(r.dropped, std::memory_order_relaxed) - r.dropped;
-    r.total_dropped  = total_dropped_.fetch_add(r.dropped, std::memory_order_relaxed) + r.dropped;
-    r.queue_size     = backlog();
-    r.queue_capacity = static_cast<int64_t>(ring_.capacity());
-    return r;
+    return queue_.push(std::move(records));
 }
 
-// ---- tokenization worker ----
-
 size_t session::drain_ring() {
-    std::vector<tokenized_record> local;
-    record rec;
-    // Falling behind: what is beyond the newest window_size records would be
-    // evicted before any question saw it, so it is neither tokenized nor
-    // decoded (counted as skipped).
-    const size_t in_ring = ring_.size();
-    size_t n_skip = in_ring > static_cast<size_t>(window_size_) ? in_ring - static_cast<size_t>(window_size_) : 0;
-    for (size_t i = 0; i < n_skip; ++i) {
-        if (!ring_.try_pop(rec)) {
-            n_skip = i;
-            break;
-        }
-    }
-    skipped_.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_release);
-    while (local.size() < static_cast<size_t>(window_size_) && ring_.try_pop(rec)) {
-        tokenized_record tr;
-        tr.text   = format_record(rec);
-        tr.tokens = model_.tokenize(tr.text, false, false);
-        tr.rec    = std::move(rec);
-        local.push_back(std::move(tr));
-    }
-    if (!local.empty()) {
-        std::lock_guard<std::mutex> lock(pending_mu_);
-        for (tokenized_record & tr : local) {
-            pending_.push_back(std::move(tr));
-        }
-    }
-    tokenized_.fetch_add(static_cast<int64_t>(local.size()), std::memory_order_relaxed);
-    return local.size() + n_skip;
+    return queue_.drain(model_);
 }
 
 // ---- decode thread ----
@@ -172,7 +97,7 @@ bool session::decode_tokens(const std::vector<token_id> & tokens, int32_t pos) {
         error_.store(true, std::memory_order_release);
         return false;
     }
-    tokens_decoded_.fetch_add(static_cast<int64_t>(tokens.size()), std::memory_order_relaxed);
+    counters_.tokens_decoded.fetch_add(static_cast<int64_t>(tokens.size()), std::memory_order_relaxed);
     return true;
 }
 
@@ -214,28 +139,18 @@ void session::open() {
         ctx_ = nullptr;
         throw std::runtime_error("llama_decode failed on the session prefix");
     }
-    prefix_evals_.fetch_add(1, std::memory_order_relaxed);
+    counters_.prefix_evals.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(view_mu_);
     window_.set_prefix(static_cast<int32_t>(prefix_.tokens.size()), prefix_.text);
     publish_positions();
 }
 
 bool session::has_stream_work() const {
-    std::lock_guard<std::mutex> lock(pending_mu_);
-    return !pending_.empty();
-}
-
-int32_t session::flash_reserve_locked() const {
-    int32_t flash = 0;
-    for (const flash_query & q : flash_) {
-        flash += static_cast<int32_t>(q.tokens.size()) + q.max_tokens;
-    }
-    return std::max(flash, GENERATE_RESERVE);
+    return queue_.has_pending();
 }
 
 int32_t session::token_limit() const {
-    std::lock_guard<std::mutex> lock(flash_mu_);
-    return n_ctx_ - flash_reserve_locked();
+    return n_ctx_ - flash_.reserve();
 }
 
 void session::run_stream_batch() {
@@ -243,27 +158,8 @@ void session::run_stream_batch() {
         return;
     }
     const int64_t t0 = steady_us();
-    std::vector<tokenized_record> batch;
     int32_t n_tokens = 0;
-    {
-        std::lock_guard<std::mutex> lock(pending_mu_);
-        // Falling behind: records older than the newest window_size would be
-        // evicted before any question saw them, so they are not decoded.
-        if (pending_.size() > static_cast<size_t>(window_size_)) {
-            const size_t n_skip = pending_.size() - static_cast<size_t>(window_size_);
-            pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n_skip));
-            skipped_.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_release);
-        }
-        while (!pending_.empty()) {
-            const int32_t n = static_cast<int32_t>(pending_.front().tokens.size());
-            if (!batch.empty() && n_tokens + n > cfg_.n_batch) {
-                break;
-            }
-            n_tokens += n;
-            batch.push_back(std::move(pending_.front()));
-            pending_.pop_front();
-        }
-    }
+    std::vector<tokenized_record> batch = queue_.take_batch(cfg_.n_batch, n_tokens);
     if (batch.empty()) {
         return;
     }
@@ -271,7 +167,7 @@ void session::run_stream_batch() {
     {
         std::lock_guard<std::mutex> lock(view_mu_);
         const eviction ev = window_.make_room(ctx_, static_cast<int32_t>(batch.size()), n_tokens, limit);
-        evicted_records_.fetch_add(ev.n_records, std::memory_order_relaxed);
+        counters_.evicted.fetch_add(ev.n_records, std::memory_order_relaxed);
         publish_positions(); // readers must not see the pre-eviction pos_max while the batch decodes
     }
     // A batch larger than the whole data budget (tiny contexts): its oldest
@@ -281,7 +177,7 @@ void session::run_stream_batch() {
         n_tokens -= static_cast<int32_t>(batch[first].tokens.size());
         ++first;
     }
-    skipped_.fetch_add(static_cast<int64_t>(first), std::memory_order_release);
+    counters_.skipped.fetch_add(static_cast<int64_t>(first), std::memory_order_release);
     std::vector<token_id> tokens;
     tokens.reserve(static_cast<size_t>(n_tokens));
     for (size_t i = first; i < batch.size(); ++i) {
@@ -289,7 +185,7 @@ void session::run_stream_batch() {
     }
     if (!tokens.empty() && !decode_tokens(tokens, window_.pos_next())) {
         // Accounted for, not silently lost: the error event says why.
-        skipped_.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
+        counters_.skipped.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
         events_.push(event("error", cfg_.id).set("message", std::string("llama_decode failed on a data batch")));
         return;
     }
@@ -306,14 +202,17 @@ void session::run_stream_batch() {
         last_inject_us_ = unix_us();
         publish_positions();
     }
-    items_processed_.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
-    total_data_tokens_.fetch_add(n_tokens, std::memory_order_relaxed);
-    batches_processed_.fetch_add(1, std::memory_order_relaxed);
-    total_process_time_us_.fetch_add(steady_us() - t0, std::memory_order_relaxed);
+    counters_.items_processed.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
+    counters_.total_data_tokens.fetch_add(n_tokens, std::memory_order_relaxed);
+    counters_.batches_processed.fetch_add(1, std::memory_order_relaxed);
+    counters_.total_process_time_us.fetch_add(steady_us() - t0, std::memory_order_relaxed);
+    publish_data_update();
+}
+
+void session::publish_data_update() {
     const int64_t version = data_version_.fetch_add(1, std::memory_order_acq_rel) + 1;
-    if (flash_count() > 0) {
-        flash_dirty_.store(true, std::memory_order_release);
-    }
+    flash_.mark_stale();
+    // The decode thread is the window's only writer: it reads it unlocked.
     events_.push(event("data_updated", cfg_.id)
                      .set("data_version", version)
                      .set("data_count", static_cast<int64_t>(window_.data_count()))
@@ -321,23 +220,12 @@ void session::run_stream_batch() {
 }
 
 void session::run_flash() {
-    if (!flash_dirty_.exchange(false, std::memory_order_acq_rel) || closed() || ctx_ == nullptr) {
+    if (closed() || ctx_ == nullptr) {
         return;
     }
     const int64_t t0 = steady_us();
-    std::vector<answer_job> jobs;
     std::vector<int32_t>    ids;
-    {
-        std::lock_guard<std::mutex> lock(flash_mu_);
-        for (size_t i = 0; i < flash_.size(); ++i) {
-            answer_job job;
-            job.seq_id     = SEQ_FLASH0 + static_cast<int32_t>(i);
-            job.prompt     = flash_[i].tokens;
-            job.max_tokens = flash_[i].max_tokens;
-            jobs.push_back(std::move(job));
-            ids.push_back(flash_[i].id);
-        }
-    }
+    std::vector<answer_job> jobs = flash_.take_jobs(ids);
     if (jobs.empty()) {
         return;
     }
@@ -345,8 +233,8 @@ void session::run_flash() {
     const bool ok = decode_answers(ctx_, model_, window_.pos_next(), cfg_.n_batch, jobs, nullptr,
                                    [this] { return closed(); });
     for (const answer_job & job : jobs) {
-        tokens_decoded_.fetch_add(static_cast<int64_t>(job.prompt.size()) + std::max(0, job.n_steps - 1),
-                                  std::memory_order_relaxed);
+        counters_.tokens_decoded.fetch_add(static_cast<int64_t>(job.prompt.size()) + std::max(0, job.n_steps - 1),
+                                           std::memory_order_relaxed);
     }
     if (!ok) {
         error_.store(true, std::memory_order_release);
@@ -354,148 +242,23 @@ void session::run_flash() {
         return;
     }
     const int64_t now = unix_ms();
-    std::vector<event> ready;
-    {
-        std::lock_guard<std::mutex> lock(flash_mu_);
-        for (size_t j = 0; j < jobs.size(); ++j) {
-            auto it = std::find_if(flash_.begin(), flash_.end(), [&](const flash_query & q) { return q.id == ids[j]; });
-            if (it == flash_.end()) {
-                continue; // deleted while it was being answered
-            }
-            const std::string value = normalize_question(jobs[j].text);
-            const bool changed = !it->has_answer || it->value != value;
-            it->has_answer   = true;
-            it->value        = value;
-            it->confidence   = jobs[j].confidence();
-            it->logit_gap    = jobs[j].first_logit_gap;
-            it->answer_tokens = jobs[j].n_generated;
-            it->data_version = version;
-            it->evaluated_at = now;
-            if (changed) {
-                ready.push_back(event("flash_ready", cfg_.id)
-                                    .set("id", static_cast<int64_t>(it->id))
-                                    .set("query", it->query)
-                                    .set("value", it->value)
-                                    .set("confidence", it->confidence)
-                                    .set("data_version", version)
-                                    .set("evaluated_at", now));
-            }
-        }
-    }
+    const std::vector<flash_info> changed = flash_.publish(ids, jobs, version, now);
     const int64_t elapsed = steady_us() - t0;
-    flash_runs_.fetch_add(1, std::memory_order_relaxed);
-    total_flash_time_us_.fetch_add(elapsed, std::memory_order_relaxed);
-    last_flash_time_us_.store(elapsed, std::memory_order_relaxed);
-    for (event & ev : ready) {
-        events_.push(std::move(ev));
+    counters_.flash_runs.fetch_add(1, std::memory_order_relaxed);
+    counters_.total_flash_time_us.fetch_add(elapsed, std::memory_order_relaxed);
+    counters_.last_flash_time_us.store(elapsed, std::memory_order_relaxed);
+    for (const flash_info & q : changed) {
+        events_.push(event("flash_ready", cfg_.id)
+                         .set("id", static_cast<int64_t>(q.id))
+                         .set("query", q.query)
+                         .set("value", q.value)
+                         .set("confidence", q.confidence)
+                         .set("data_version", q.data_version)
+                         .set("evaluated_at", q.evaluated_at));
     }
 }
 
-void session::track_request(int64_t request_id) {
-    std::lock_guard<std::mutex> lock(requests_mu_);
-    requests_[request_id] = false;
-}
-
-bool session::cancel(int64_t request_id) {
-    std::lock_guard<std::mutex> lock(requests_mu_);
-    auto it = requests_.find(request_id);
-    if (it == requests_.end()) {
-        return false;
-    }
-    it->second = true;
-    return true;
-}
-
-bool session::request_cancelled(int64_t request_id) const {
-    std::lock_guard<std::mutex> lock(requests_mu_);
-    auto it = requests_.find(request_id);
-    return it != requests_.end() && it->second;
-}
-
-void session::finish_request(int64_t request_id) {
-    std::lock_guard<std::mutex> lock(requests_mu_);
-    requests_.erase(request_id);
-}
-
-void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int32_t max_tokens,
-                           std::vector<std::string> stop) {
-    struct finish_guard { // also when an exception leaves
-        session & s;
-        int64_t   id;
-        ~finish_guard() { s.finish_request(id); }
-    } guard{*this, request_id};
-    // The request is forgotten before its last event goes out: whoever hears
-    // that event finds nothing left to cancel.
-    auto fail = [&](const std::string & message) {
-        finish_request(request_id);
-        events_.push(event("generate_error", cfg_.id).set("request_id", request_id).set("message", message));
-    };
-    if (closed() || ctx_ == nullptr) {
-        fail("session " + cfg_.id + " is closed");
-        return;
-    }
-    if (request_cancelled(request_id)) {
-        fail("cancelled");
-        return;
-    }
-    const int32_t pos  = window_.pos_next();
-    const int32_t room = n_ctx_ - pos - static_cast<int32_t>(prompt.size());
-    if (room < 1) {
-        fail("the prompt of " + std::to_string(prompt.size()) + " tokens no longer fits: " +
-             std::to_string(n_ctx_ - pos) + " tokens of the context are free");
-        return;
-    }
-    std::vector<answer_job> jobs(1);
-    answer_job & job     = jobs[0];
-    job.seq_id           = SEQ_GENERATE;
-    job.prompt           = std::move(prompt);
-    job.max_tokens       = std::min(max_tokens, room);
-    job.stop_at_newline  = false;
-    job.stop             = std::move(stop);
-    const bool ok = decode_answers(ctx_, model_, pos, cfg_.n_batch, jobs,
-                                   [&](const answer_job &, const std::string & piece, int32_t p) {
-                                       events_.push(event("token", cfg_.id)
-                                                        .set("request_id", request_id)
-                                                        .set("token", piece)
-                                                        .set("pos", static_cast<int64_t>(p)));
-                                   },
-                                   [&] { return closed() || request_cancelled(request_id); });
-    tokens_decoded_.fetch_add(static_cast<int64_t>(job.prompt.size()) + std::max(0, job.n_steps - 1),
-                              std::memory_order_relaxed);
-    if (!ok) {
-        fail("llama_decode failed while generating");
-        return;
-    }
-    if (closed() || request_cancelled(request_id)) {
-        fail(closed() ? "session " + cfg_.id + " was closed during the generation" : "cancelled");
-        return;
-    }
-    finish_request(request_id);
-    events_.push(event("generate_done", cfg_.id)
-                     .set("request_id", request_id)
-                     .set("text", job.text)
-                     .set("n_tokens", static_cast<int64_t>(job.n_generated))
-                     .set("confidence", job.confidence())
-                     .set("logit_gap", static_cast<double>(job.first_logit_gap))
-                     .set("data_version", data_version())
-                     .set("total_tokens", static_cast<int64_t>(pos))
-                     .set("pos_max", static_cast<int64_t>(pos - 1)));
-}
-
-answer_job session::run_probe(const std::string & prompt, int32_t max_tokens) {
-    std::vector<answer_job> jobs(1);
-    answer_job & job       = jobs[0];
-    job.prompt             = prepare_generate(prompt);
-    job.max_tokens         = std::max(1, std::min(max_tokens, n_ctx_ - window_.pos_next() - static_cast<int32_t>(job.prompt.size())));
-    job.stop_at_newline    = true;
-    job.keep_first_logits  = true;
-    if (!decode_answers(ctx_, model_, window_.pos_next(), cfg_.n_batch, jobs, nullptr)) {
-        throw std::runtime_error("llama_decode failed while probing");
-    }
-    return std::move(jobs[0]);
-}
-
-field_map session::run_append(const std::string & text) {
+append_result session::run_append(const std::string & text) {
     check_open();
     std::vector<token_id> tokens = model_.tokenize(text, false, false);
     const int32_t limit = token_limit();
@@ -508,13 +271,12 @@ field_map session::run_append(const std::string & text) {
     {
         std::lock_guard<std::mutex> lock(view_mu_);
         const eviction ev = window_.make_room(ctx_, 0, static_cast<int32_t>(tokens.size()), limit);
-        evicted_records_.fetch_add(ev.n_records, std::memory_order_relaxed);
+        counters_.evicted.fetch_add(ev.n_records, std::memory_order_relaxed);
         publish_positions();
     }
     if (!tokens.empty() && !decode_tokens(tokens, window_.pos_next())) {
         throw std::runtime_error("llama_decode failed on the appended text");
     }
-    int32_t pos_next = 0;
     {
         std::lock_guard<std::mutex> lock(view_mu_);
         window_entry e;
@@ -523,27 +285,16 @@ field_map session::run_append(const std::string & text) {
         window_.append(std::move(e));
         last_inject_us_ = unix_us();
         publish_positions();
-        pos_next = window_.pos_next();
     }
-    const int64_t version = data_version_.fetch_add(1, std::memory_order_acq_rel) + 1;
-    if (flash_count() > 0) {
-        flash_dirty_.store(true, std::memory_order_release);
-    }
-    events_.push(event("data_updated", cfg_.id)
-                     .set("data_version", version)
-                     .set("data_count", static_cast<int64_t>(window_.data_count()))
-                     .set("pos_next", static_cast<int64_t>(pos_next)));
-    return {{"n_tokens_added", static_cast<int64_t>(tokens.size())},
-            {"total_tokens", static_cast<int64_t>(pos_next)},
-            {"pos_max", static_cast<int64_t>(pos_next - 1)}};
+    publish_data_update();
+    return {static_cast<int32_t>(tokens.size()), window_.pos_next()};
 }
 
-field_map session::run_mark_prefix() {
+prefix_mark session::run_mark_prefix() {
     check_open();
     std::lock_guard<std::mutex> lock(view_mu_);
     const int32_t frozen = window_.freeze();
-    return {{"prefix_end", static_cast<int64_t>(window_.prefix_end())},
-            {"n_records_frozen", static_cast<int64_t>(frozen)}};
+    return {window_.prefix_end(), frozen};
 }
 
 void session::release() {
@@ -556,187 +307,39 @@ void session::release() {
 
 // ---- any thread ----
 
-field_map session::register_flash(const std::string & query, int32_t max_tokens) {
+flash_info session::register_flash(const std::string & query, int64_t max_tokens) {
     check_open();
-    const std::string key = normalize_question(query);
-    if (key.empty()) {
-        throw std::invalid_argument("query must not be empty");
-    }
-    flash_query q;
-    q.query      = query;
-    q.key        = key;
-    q.max_tokens = std::clamp(max_tokens, 1, MAX_FLASH_TOKENS);
-    q.tokens     = template_.question(query).tokens;
-    std::lock_guard<std::mutex> lock(flash_mu_);
-    for (const flash_query & other : flash_) {
-        if (other.key == key) {
-            throw duplicate_error("flash query already registered (id " + std::to_string(other.id) + "): " + query);
-        }
-    }
-    if (static_cast<int32_t>(flash_.size()) >= MAX_FLASH_QUERIES) {
-        throw limit_error("at most " + std::to_string(MAX_FLASH_QUERIES) + " flash queries per session");
-    }
-    const int32_t prefix  = static_cast<int32_t>(prefix_.tokens.size());
-    int32_t reserve = static_cast<int32_t>(q.tokens.size()) + q.max_tokens;
-    for (const flash_query & other : flash_) {
-        reserve += static_cast<int32_t>(other.tokens.size()) + other.max_tokens;
-    }
-    // window_size_ is 0 only inside the constructor, where the window is sized
-    // after the flash queries. (Never ctx_ here: it is the decode thread's.)
-    if (window_size_ > 0) {
-        const int32_t room = n_ctx_ - prefix - reserve;
-        if (room < 32) {
-            throw context_full_error("flash queries would need " + std::to_string(reserve) +
-                                         " tokens of a " + std::to_string(n_ctx_) + "-token context, leaving no room for data",
-                                     reserve, n_ctx_ - prefix);
-        }
-    }
-    q.id = next_flash_id_++;
-    flash_.push_back(std::move(q));
+    // window_size_ is 0 only inside the constructor, where the window is
+    // sized after the initial queries. (Never ctx_ here: it is the decode thread's.)
+    const int32_t budget = window_size_ > 0 ? n_ctx_ - static_cast<int32_t>(prefix_.tokens.size()) : -1;
+    flash_info added = flash_.add(query, max_tokens, template_.question(query).tokens, budget);
     if (data_version() > 0) {
-        flash_dirty_.store(true, std::memory_order_release);
+        flash_.mark_stale();
     }
-    const flash_query & added = flash_.back();
-    return {{"id", static_cast<int64_t>(added.id)},
-            {"max_tokens", static_cast<int64_t>(added.max_tokens)},
-            {"n_tokens", static_cast<int64_t>(added.tokens.size())},
-            {"total_flash_queries", static_cast<int64_t>(flash_.size())}};
+    return added;
 }
 
-bool session::delete_flash(int32_t id) {
-    std::lock_guard<std::mutex> lock(flash_mu_);
-    auto it = std::find_if(flash_.begin(), flash_.end(), [&](const flash_query & q) { return q.id == id; });
-    if (it == flash_.end()) {
-        return false;
-    }
-    flash_.erase(it);
-    return true;
-}
-
-int32_t session::flash_count() const {
-    std::lock_guard<std::mutex> lock(flash_mu_);
-    return static_cast<int32_t>(flash_.size());
-}
-
-std::vector<field_map> session::list_flash() const {
-    std::lock_guard<std::mutex> lock(flash_mu_);
-    std::vector<field_map> out;
-    for (const flash_query & q : flash_) {
-        out.push_back({{"id", static_cast<int64_t>(q.id)},
-                       {"query", q.query},
-                       {"max_tokens", static_cast<int64_t>(q.max_tokens)},
-                       {"n_tokens", static_cast<int64_t>(q.tokens.size())},
-                       {"has_answer", q.has_answer},
-                       {"value", q.value},
-                       {"data_version", q.data_version},
-                       {"confidence", q.confidence},
-                       {"logit_gap", static_cast<double>(q.logit_gap)},
-                       {"evaluated_at", q.evaluated_at}});
-    }
-    return out;
-}
-
-std::optional<field_map> session::cached_answer(const std::string & prompt) const {
-    const std::string key = normalize_question(prompt);
-    const int64_t version = data_version();
-    std::lock_guard<std::mutex> lock(flash_mu_);
-    for (const flash_query & q : flash_) {
-        if (q.key == key && q.has_answer && q.data_version == version) {
-            return field_map{{"id", static_cast<int64_t>(q.id)},
-                             {"value", q.value},
-                             {"confidence", q.confidence},
-                             {"logit_gap", static_cast<double>(q.logit_gap)},
-                             {"data_version", q.data_version},
-                             {"n_tokens", static_cast<int64_t>(q.answer_tokens)}};
-        }
-    }
-    return std::nullopt;
-}
-
-std::vector<token_id> session::prepare_generate(const std::string & prompt) const {
-    check_open();
-    std::vector<token_id> tokens = template_.question(prompt).tokens;
-    int32_t free_tokens = 0;
-    {
-        std::lock_guard<std::mutex> lock(view_mu_);
-        free_tokens = n_ctx_ - window_.pos_next() - 1;
-    }
-    if (static_cast<int32_t>(tokens.size()) > free_tokens) {
-        throw context_full_error("prompt of " + std::to_string(tokens.size()) + " tokens does not fit: " +
-                                     std::to_string(free_tokens) + " tokens of the " + std::to_string(n_ctx_) +
-                                     "-token context are free",
-                                 static_cast<int32_t>(tokens.size()), free_tokens);
-    }
-    return tokens;
-}
-
-int32_t session::n_prefix_tokens() const {
+session_state session::state() const {
+    session_state st;
+    st.queue_size = queue_.backlog();
+    st.counters   = counters_.snapshot();
     std::lock_guard<std::mutex> lock(view_mu_);
-    return window_.prefix_end();
-}
-
-void session::touch() {
-    std::lock_guard<std::mutex> lock(view_mu_);
-    last_used_ms_ = unix_ms();
-}
-
-int64_t session::backlog() const {
-    // Done first, then accepted: acquire pairs with the release increments of
-    // items_processed_ and skipped_, which come after the records' pop from
-    // the ring, which comes after their count in total_enqueued_. So the
-    // difference is never negative; it covers the ring, the tokenizer, the
-    // pending list and the batch being decoded.
-    const int64_t done = items_processed_.load(std::memory_order_acquire) + skipped_.load(std::memory_order_acquire);
-    return total_enqueued_.load(std::memory_order_relaxed) - done;
-}
-
-field_map session::state() const {
-    const int64_t queued = backlog();
-    std::lock_guard<std::mutex> lock(view_mu_);
-    const auto load = [](const std::atomic<int64_t> & a) { return a.load(std::memory_order_relaxed); };
-    const int64_t batches = load(batches_processed_);
-    const int64_t runs    = load(flash_runs_);
-    return {
-        {"type", std::string(record_type_name(cfg_.type))},
-        {"n_tokens", static_cast<int64_t>(window_.pos_next())},
-        {"n_prefix_tokens", static_cast<int64_t>(prefix_.tokens.size())},
-        {"context_size", static_cast<int64_t>(n_ctx_)},
-        {"pos_min", static_cast<int64_t>(kv_pos_min_)},
-        {"pos_max", static_cast<int64_t>(kv_pos_max_)},
-        {"pos_next", static_cast<int64_t>(window_.pos_next())},
-        {"prefix_end", static_cast<int64_t>(window_.prefix_end())},
-        {"window_size", static_cast<int64_t>(window_size_)},
-        {"data_start", static_cast<int64_t>(window_.prefix_end())},
-        {"data_end", static_cast<int64_t>(window_.pos_next())},
-        {"data_count", static_cast<int64_t>(window_.data_count())},
-        {"data_tokens", static_cast<int64_t>(window_.data_tokens())},
-        {"last_inject_us", last_inject_us_},
-        {"cache_usage", static_cast<double>(window_.pos_next()) / static_cast<double>(n_ctx_)},
-        {"queue_size", queued},
-        {"ring_size", static_cast<int64_t>(ring_.size())},
-        {"queue_capacity", static_cast<int64_t>(ring_.capacity())},
-        {"total_enqueued", load(total_enqueued_)},
-        {"total_dropped", load(total_dropped_)},
-        {"tokenized", load(tokenized_)},
-        {"skipped", load(skipped_)},
-        {"evicted", load(evicted_records_)},
-        {"batches_processed", batches},
-        {"items_processed", load(items_processed_)},
-        {"total_process_time_us", load(total_process_time_us_)},
-        {"avg_process_time_us", batches > 0 ? static_cast<double>(load(total_process_time_us_)) / static_cast<double>(batches) : 0.0},
-        {"total_data_tokens", load(total_data_tokens_)},
-        {"tokens_decoded", load(tokens_decoded_)},
-        {"prefix_evals", load(prefix_evals_)},
-        {"data_version", data_version()},
-        {"flash_runs", runs},
-        {"last_flash_time_us", load(last_flash_time_us_)},
-        {"avg_flash_time_us", runs > 0 ? static_cast<double>(load(total_flash_time_us_)) / static_cast<double>(runs) : 0.0},
-        {"process_interval_us", int64_t{0}},
-        {"running", !closed()},
-        {"error", error_.load(std::memory_order_acquire)},
-        {"created_at", created_at_ms_},
-        {"last_used_at", last_used_ms_},
-    };
+    st.type           = cfg_.type;
+    st.context_size   = n_ctx_;
+    st.window_size    = window_size_;
+    st.prefix_end     = window_.prefix_end();
+    st.pos_next       = window_.pos_next();
+    st.pos_min        = kv_pos_min_;
+    st.pos_max        = kv_pos_max_;
+    st.data_count     = window_.data_count();
+    st.data_tokens    = window_.data_tokens();
+    st.last_inject_us = last_inject_us_;
+    st.ring_size      = static_cast<int64_t>(queue_.ring_size());
+    st.queue_capacity = static_cast<int64_t>(queue_.capacity());
+    st.data_version   = data_version();
+    st.running        = !closed();
+    st.error          = error_.load(std::memory_order_acquire);
+    return st;
 }
 
 field_map session::stats() const {
@@ -757,18 +360,6 @@ std::string session::context_text() const {
         text += e.text;
     }
     return text;
-}
-
-std::vector<field_map> session::slots() const {
-    std::lock_guard<std::mutex> lock(view_mu_);
-    const int64_t p = window_.prefix_end();
-    const int64_t n = window_.pos_next();
-    return {
-        {{"name", std::string("prefix")}, {"start", int64_t{0}}, {"end", p}, {"n_tokens", p}},
-        {{"name", std::string("data")}, {"start", p}, {"end", n}, {"n_tokens", n - p}},
-        {{"name", std::string("free")}, {"start", n}, {"end", static_cast<int64_t>(n_ctx_)},
-         {"n_tokens", static_cast<int64_t>(n_ctx_) - n}},
-    };
 }
 
 } // namespace streaminfer

@@ -2,7 +2,7 @@
 
 Threading: every method that can wait on the model (loading, creating or
 destroying a session, append, mark_prefix) releases the GIL. ``push`` is
-non-blocking (it formats nothing; it validates and enqueues). Events from the
+non-blocking (it formats nothing; it checks and enqueues). Events from the
 decode thread are read with ``Engine.poll_events`` after ``Engine.event_fd``
 becomes readable (an eventfd: the asyncio loop watches it with add_reader).
 """
@@ -15,6 +15,10 @@ DATA_TYPES: Final[list[str]]
 MAX_FLASH_QUERIES: Final[int]
 MAX_FLASH_TOKENS: Final[int]
 DEFAULT_FLASH_TOKENS: Final[int]
+DEFAULT_GENERATE_TOKENS: Final[int]
+MIN_CONTEXT_SIZE: Final[int]
+MAX_TEXT_LENGTH: Final[int]
+MAX_TIMESTAMP: Final[int]
 FLASH_ATTN_MODES: Final[list[str]]
 
 class ModelLoadError(RuntimeError):
@@ -23,17 +27,128 @@ class ModelLoadError(RuntimeError):
 class RecordError(ValueError):
     """A pushed record is invalid. ``args == (message, index, field)``."""
 
-class LimitError(RuntimeError):
-    """A configured limit was reached (flash queries per session)."""
+class ParamError(ValueError):
+    """An argument the core refuses. ``args == (message, param, index)``: ``param`` is the
+    argument's name; ``index`` places a flash query in ``create_session``'s list (else -1)."""
 
-class DuplicateError(ValueError):
-    """The same flash query text is already registered."""
+class DuplicateError(ParamError):
+    """The same flash query text (whitespace folded) is already registered."""
+
+class LimitError(ParamError):
+    """A count limit was reached (MAX_FLASH_QUERIES per session)."""
 
 class ContextFullError(ValueError):
     """The text does not fit in the session's context. ``args == (message, n_tokens, n_available)``."""
 
+class SessionClosedError(RuntimeError):
+    """The session was destroyed before or during the call."""
+
 class EngineClosedError(RuntimeError):
-    """The engine was closed, or the session was destroyed."""
+    """The engine was closed."""
+
+class RecordField:
+    """One field of a record type, from the core's table (cpp/src/record-types.cpp)."""
+
+    name: str
+    kind: str  # "float" (any finite JSON number), "int" (a JSON integer) or "str"
+    required: bool
+    minimum: float | None  # numbers: inclusive bounds, None when unbounded
+    maximum: float | None
+    max_length: int | None  # strings: bytes of UTF-8 (at least 1; no commas or control characters)
+    description: str
+    example: float | int | str | None
+
+class RecordType:
+    name: str
+    description: str
+    header: str  # the line that names the columns in the session's prefix
+    fields: list[RecordField]  # in line order
+
+def record_types() -> list[RecordType]: ...
+def format_record(data_type: str, record: dict[str, Any]) -> str:
+    """The compact text line a record becomes in the context (checked like push)."""
+
+def record_header(data_type: str) -> str:
+    """The header line placed in the prefix that names the columns of ``data_type``."""
+
+class SessionCounters:
+    """Monotonic counters of a session (cpp/src/session-counters.h says what each counts)."""
+
+    total_enqueued: int
+    total_dropped: int
+    tokenized: int
+    skipped: int
+    evicted: int
+    batches_processed: int
+    items_processed: int
+    total_process_time_us: int
+    total_data_tokens: int
+    tokens_decoded: int
+    prefix_evals: int
+    flash_runs: int
+    total_flash_time_us: int
+    last_flash_time_us: int
+
+class SessionState:
+    """A snapshot. KV positions: prefix [0, prefix_end), data [prefix_end, pos_next), then free."""
+
+    data_type: str
+    context_size: int
+    window_size: int
+    prefix_end: int
+    pos_next: int
+    pos_min: int  # as llama.cpp's memory reports them; -1 when empty
+    pos_max: int
+    data_count: int  # records in the window
+    data_tokens: int
+    last_inject_us: int  # Unix microseconds of the last decoded batch
+    queue_size: int  # records accepted and not yet decoded or skipped
+    ring_size: int  # of which still in the ring
+    queue_capacity: int
+    data_version: int
+    running: bool
+    error: bool  # a decode failed (the session goes on)
+    counters: SessionCounters
+
+class PushResult:
+    pushed: int
+    dropped: int
+    queue_size: int
+    queue_capacity: int
+    total_enqueued: int
+    total_dropped: int
+
+class FlashInfo:
+    """A flash query and its latest answer."""
+
+    id: int
+    query: str
+    max_tokens: int
+    n_tokens: int  # the question's tokens, template applied
+    has_answer: bool
+    value: str
+    answer_tokens: int
+    confidence: float  # mean top-1/top-2 probability gap over the answer, [0, 1]
+    logit_gap: float  # top-1 minus top-2 logit at the first answer token
+    data_version: int  # the data the answer saw
+    evaluated_at: int  # Unix milliseconds
+
+class AppendResult:
+    n_tokens_added: int
+    pos_next: int
+
+class PrefixMark:
+    prefix_end: int
+    n_records_frozen: int
+
+class Answer:
+    """A probe's answer."""
+
+    text: str
+    n_tokens: int
+    confidence: float
+    logit_gap: float
+    logits: list[float]  # the first step's logits [n_vocab]
 
 class Model:
     """A GGUF model loaded through llama.cpp (weights shared by every session)."""
@@ -58,8 +173,6 @@ class Model:
     def n_vocab(self) -> int: ...
     @property
     def has_chat_template(self) -> bool: ...
-    def metadata(self) -> dict[str, Any]:
-        """architecture, description, n_params, size_bytes, n_ctx_train, n_vocab, has_chat_template."""
     def tokenize(self, text: str, add_special: bool = False, parse_special: bool = False) -> list[int]: ...
     def detokenize(self, tokens: list[int]) -> str: ...
 
@@ -77,58 +190,44 @@ class Session:
     def context_size(self) -> int: ...
     @property
     def window_size(self) -> int: ...
-    @property
-    def n_prefix_tokens(self) -> int: ...
-    @property
-    def created_at(self) -> int:
-        """Unix milliseconds."""
-    def push(self, records: list[dict[str, Any]]) -> dict[str, int]:
-        """Validate every record, then enqueue them all (or none).
-
-        Returns {pushed, dropped, queue_size, queue_capacity, total_enqueued,
-        total_dropped}. Raises RecordError for the first invalid record.
+    def push(self, records: list[Any]) -> PushResult:
+        """Check every record, then enqueue them all (or none): RecordError names the first
+        bad one. Never blocks; what the queue cannot hold is dropped (counted).
         Producer side of the ring: call from one thread only (the event loop).
         """
-    def append_text(self, text: str) -> dict[str, int]:
-        """Decode raw text into the live context: {n_tokens_added, total_tokens, pos_max}."""
-    def mark_prefix(self) -> dict[str, int]:
-        """Freeze everything decoded so far as the prefix: {prefix_end, n_records_frozen}."""
-    def probe(self, prompt: str, max_tokens: int = 16) -> dict[str, Any]:
+    def append_text(self, text: str) -> AppendResult:
+        """Decode raw text into the live context."""
+    def mark_prefix(self) -> PrefixMark:
+        """Freeze everything decoded so far as the prefix."""
+    def probe(self, prompt: str, max_tokens: int = 16) -> Answer:
         """Answer now, on the decode thread (blocks; GIL released), like a flash query
-        (greedy, stops at a newline). Diagnostics for the equivalence test and benchmarks:
-        {text, n_tokens, confidence, logit_gap, logits: first step's logits [n_vocab]}."""
-    def register_flash(self, query: str, max_tokens: int = 32) -> dict[str, int]:
-        """{id, max_tokens, n_tokens, total_flash_queries}; LimitError past 20, DuplicateError."""
-    def list_flash(self) -> list[dict[str, Any]]:
-        """[{id, query, max_tokens, n_tokens, has_answer, value, data_version, confidence,
-        logit_gap, evaluated_at}]."""
+        (greedy, stops at a newline). Diagnostics for the equivalence test and benchmarks."""
+    def register_flash(self, query: str, max_tokens: int | None = None) -> FlashInfo:
+        """max_tokens: DEFAULT_FLASH_TOKENS when None, clamped to [1, MAX_FLASH_TOKENS].
+        ParamError (empty query), DuplicateError, LimitError, ContextFullError."""
+    def list_flash(self) -> list[FlashInfo]: ...
     def delete_flash(self, query_id: int) -> bool: ...
-    def cached_answer(self, prompt: str) -> dict[str, Any] | None:
-        """A flash answer fresh at the current data_version whose query equals ``prompt``
-        (trimmed, whitespace folded), else None. {id, value, confidence, logit_gap,
-        data_version, n_tokens (the answer's)}."""
-    def generate(self, prompt: str, max_tokens: int = 128, stop: list[str] | None = None) -> int:
-        """Queue a generation at FLASH priority; returns a request id.
+    def cached_answer(self, prompt: str) -> FlashInfo | None:
+        """The flash query equal to ``prompt`` (trimmed, whitespace folded) when its answer
+        saw the current data_version, else None."""
+    def generate(self, prompt: str, max_tokens: int | None = None, stop: list[str] | None = None) -> int:
+        """Queue a generation at FLASH priority; returns a request id. max_tokens:
+        DEFAULT_GENERATE_TOKENS when None, clamped to [1, context_size].
 
         Tokens arrive as events {type: "token", request_id, token, pos}, then
         {type: "generate_done", request_id, text, n_tokens, confidence, logit_gap,
-        data_version, total_tokens, pos_max} or {type: "generate_error", request_id,
-        message}. Raises ContextFullError when the prompt cannot fit.
+        data_version, pos_next} or {type: "generate_error", request_id, message}.
+        Raises ContextFullError when the prompt cannot fit.
         """
     def cancel(self, request_id: int) -> bool:
         """Stop a queued or running generation at its next step (it ends with a
         generate_error event "cancelled"); False when it already finished."""
     def data_version(self) -> int: ...
     def flash_count(self) -> int: ...
-    def state(self) -> dict[str, Any]:
-        """Every figure of the session: positions, window, counters, timings."""
+    def state(self) -> SessionState: ...
     def stats(self) -> dict[str, Any]:
-        """Per-type statistics over the records in the window (API.md /stats)."""
+        """Per-type statistics over the records in the window (docs/api.md, /stats)."""
     def context_text(self) -> str: ...
-    def slots(self) -> list[dict[str, Any]]:
-        """[{name, start, end, n_tokens}] covering the live sequence."""
-    def touch(self) -> None:
-        """Record a use (last_used_at)."""
 
 class Engine:
     """One model, one decode thread, one tokenization worker, many sessions."""
@@ -160,6 +259,9 @@ class Engine:
     @property
     def event_fd(self) -> int:
         """Readable while events are pending."""
+    @property
+    def events_dropped(self) -> int:
+        """Events lost to the event queue's overflow."""
     def poll_events(self) -> list[dict[str, Any]]:
         """Take every pending event (never blocks). Each has ``type`` and ``session_id``."""
     def create_session(
@@ -169,23 +271,16 @@ class Engine:
         prompt: str = "",
         context_size: int = 0,
         window_size: int = 0,
-        flash: list[tuple[str, int]] | None = None,
+        flash: list[tuple[str, int | None]] | None = None,
     ) -> Session:
-        """Decode the session's prefix (once, for its lifetime). ValueError for a bad type or sizes."""
+        """Decode the session's prefix (once, for its lifetime). context_size 0: the engine's.
+        ParamError for a bad type or size (and the flash queries' errors, with their index)."""
     def destroy_session(self, session_id: str) -> bool:
         """Free the session's KV memory; False when unknown."""
     def get_session(self, session_id: str) -> Session | None: ...
     def session_ids(self) -> list[str]: ...
-    def counters(self) -> dict[str, int]:
-        """Engine-wide counters: sessions, events_dropped (event queue overflow)."""
     def close(self) -> None:
         """Stop the worker threads and free every session."""
-
-def format_record(data_type: str, record: dict[str, Any]) -> str:
-    """The compact text line a record becomes in the context (validated like push)."""
-
-def record_header(data_type: str) -> str:
-    """The header line placed in the prefix that names the columns of ``data_type``."""
 
 class GpuInfo:
     """A GPU that ggml sees."""

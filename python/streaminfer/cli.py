@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from streaminfer import __version__
 from streaminfer.doctor import add_doctor_parser
+from streaminfer.errors import CommandError
 from streaminfer.models import ModelDownloadError, ModelNotFoundError, list_models, resolve_model
 from streaminfer.server.serve import add_serve_parser
 
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as ``streaminfer: error: <message>``, exit status 2."""
 
 
 def _progress(message: str) -> None:
@@ -95,13 +92,8 @@ def add_models_parser(subparsers: Subparsers) -> None:
     info.set_defaults(handler=_models_info)
 
 
-# One entry per subcommand, in the order `--help` lists them. A new subcommand is
-# one more function of the same shape, e.g.
-#     def add_serve_parser(subparsers: Subparsers) -> None:
-#         serve = subparsers.add_parser("serve", help="run the HTTP server")
-#         serve.add_argument("--model", default="default")
-#         serve.set_defaults(handler=_serve)  # imports the server lazily
-# appended to this list.
+# One entry per subcommand, in the order `--help` lists them: a function that
+# adds its parser and sets its handler (which imports anything heavy itself).
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_models_parser, add_serve_parser, add_doctor_parser]
 
 

@@ -302,9 +302,9 @@ def smoke(model_path: str, gpu_layers: int) -> dict[str, Any]:
         session = engine.create_session("doctor", "ohlcv", "", 512)
         loaded = time.perf_counter()
         session.push(SMOKE_RECORDS)
-        while session.state()["items_processed"] < len(SMOKE_RECORDS):
+        while (state := session.state()).counters.items_processed < len(SMOKE_RECORDS):
             if time.perf_counter() - loaded > SMOKE_TIMEOUT_S / 2:
-                raise TimeoutError(f"the records were not decoded: {session.state()}")
+                raise TimeoutError(f"{state.counters.items_processed} of the records were decoded")
             time.sleep(0.01)
         ingested = time.perf_counter()
         answer = session.probe(SMOKE_QUESTION, 8)
@@ -315,8 +315,8 @@ def smoke(model_path: str, gpu_layers: int) -> dict[str, Any]:
         "load_s": loaded - started,
         "ingest_s": ingested - loaded,
         "answer_s": answered - ingested,
-        "text": answer["text"],
-        "n_tokens": answer["n_tokens"],
+        "text": answer.text,
+        "n_tokens": answer.n_tokens,
     }
 
 

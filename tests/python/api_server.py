@@ -260,7 +260,7 @@ def wait_answered(client: httpx.Client, session_id: str, query: str) -> dict[str
 
 
 def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict[str, Any]:
-    """The response is ``status`` with API.md's error shape; returns the ``error`` object."""
+    """The response is ``status`` with the error shape of docs/api.md; returns the ``error`` object."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}, body

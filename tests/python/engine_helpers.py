@@ -50,9 +50,12 @@ def wait_idle(
 
     def idle() -> bool:
         st = session.state()
-        settled = st["items_processed"] + st["skipped"] == st["total_enqueued"] and st["queue_size"] == 0
+        settled = (
+            st.counters.items_processed + st.counters.skipped == st.counters.total_enqueued
+            and st.queue_size == 0
+        )
         if expected_enqueued is not None:
-            settled = settled and st["total_enqueued"] == expected_enqueued
+            settled = settled and st.counters.total_enqueued == expected_enqueued
         return bool(settled)
 
     wait_until(idle, timeout, f"session {session.session_id} to go idle")

@@ -131,6 +131,6 @@ def test_amx_kernels_answer_like_the_plain_kernels(model_path: Path) -> None:
         finally:
             engine.close()
     amx, plain = answers
-    assert amx["text"] == plain["text"]
-    largest = max(abs(a - b) for a, b in zip(amx["logits"], plain["logits"], strict=True))
+    assert amx.text == plain.text
+    largest = max(abs(a - b) for a, b in zip(amx.logits, plain.logits, strict=True))
     assert largest < 0.5, f"AMX logits differ from the plain kernels' by up to {largest}"

@@ -1,4 +1,4 @@
-"""Every response field has exactly the JSON type API.md gives it (int vs float vs bool vs str).
+"""Every response field has exactly the JSON type docs/api.md gives it (int vs float vs bool vs str).
 
 Clients validate strictly: an int sent as ``12.0`` or a float sent as ``0``
 breaks them, so ``type(x) is int`` / ``type(x) is float`` is checked, and the

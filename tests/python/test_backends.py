@@ -55,11 +55,11 @@ def _answer(model_path: Path, **options: Any) -> dict[str, Any]:
 
 
 def _largest_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
-    return max(abs(x - y) for x, y in zip(a["logits"], b["logits"], strict=True))
+    return max(abs(x - y) for x, y in zip(a.logits, b.logits, strict=True))
 
 
 def _first_token(answer: dict[str, Any]) -> int:
-    logits: list[float] = answer["logits"]
+    logits: list[float] = answer.logits
     return logits.index(max(logits))
 
 
@@ -76,7 +76,7 @@ def test_kernel_options_change_the_kernels_not_the_answer(model_path: Path) -> N
     assert difference < 2.0  # measured: 0.84 (SmolLM2 Q4_1, AVX-512)
     for options in ({"repack": False}, {"offload_kv": False}):
         other = _answer(model_path, flash_attn="off", **options)
-        assert other["text"] == base["text"], options
+        assert other.text == base.text, options
         assert _largest_difference(base, other) < 0.5, options
 
 
@@ -126,9 +126,9 @@ from streaminfer import _core
 engine = _core.Engine(sys.argv[1], n_ctx=512, n_threads=2, repack=sys.argv[2] == "1")
 session = engine.create_session("repack", "ohlcv", "", 512)
 session.push([{"o": 185.5, "h": 186.2, "l": 184.9, "c": 185.7, "v": 12345}])
-while session.state()["items_processed"] < 1:
+while session.state().counters.items_processed < 1:
     time.sleep(0.01)
-print(json.dumps(session.probe("What was the last close?", 4)["logits"]))
+print(json.dumps(session.probe("What was the last close?", 4).logits))
 engine.close()
 """
 

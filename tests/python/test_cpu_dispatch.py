@@ -90,14 +90,14 @@ info = _core.system_info()
 engine = _core.Engine(sys.argv[2], n_ctx=512, worker_nice=0)
 session = engine.create_session("portable", "ohlcv", "", 512)
 session.push([{"o": 185.5, "h": 186.2, "l": 184.9, "c": 185.7, "v": 12345}])
-while session.state()["items_processed"] < 1:
+while session.state().counters.items_processed < 1:
     time.sleep(0.01)
 answer = session.probe("What was the last close?", 8)
 engine.close()
-logits = answer["logits"]
+logits = answer.logits
 print(json.dumps({"build": info.build, "variant": info.cpu_variant, "path": info.cpu_backend_path,
-                  "features": list(info.cpu_features), "amx": info.amx, "text": answer["text"],
-                  "n_tokens": answer["n_tokens"], "first_token": logits.index(max(logits)),
+                  "features": list(info.cpu_features), "amx": info.amx, "text": answer.text,
+                  "n_tokens": answer.n_tokens, "first_token": logits.index(max(logits)),
                   "logits": logits}))
 """
 

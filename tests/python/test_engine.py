@@ -40,18 +40,18 @@ def events(engine: _core.Engine) -> EventCollector:
 
 def test_prefix_decoded_once_and_ingest_costs_only_new_tokens(engine: _core.Engine) -> None:
     s = engine.create_session(new_id(), "ohlcv", context_size=512)
-    prefix = s.n_prefix_tokens
+    prefix = s.state().prefix_end
     records = ohlcv_records(3000, seed=1)
     for start in range(0, len(records), 500):
         s.push(records[start : start + 500])
         wait_idle(s, expected_enqueued=start + 500)
     st = s.state()
-    assert st["prefix_evals"] == 1
-    assert st["prefix_end"] == prefix
+    assert st.counters.prefix_evals == 1
+    assert st.prefix_end == prefix
     # No flash queries, no generate: every decoded token is the prefix or a record's own token.
-    assert st["tokens_decoded"] == prefix + st["total_data_tokens"]
-    assert st["items_processed"] + st["skipped"] == 3000
-    assert st["evicted"] > 0
+    assert st.counters.tokens_decoded == prefix + st.counters.total_data_tokens
+    assert st.counters.items_processed + st.counters.skipped == 3000
+    assert st.counters.evicted > 0
     engine.destroy_session(s.session_id)
 
 
@@ -62,16 +62,16 @@ def test_window_bounded_and_positions_contiguous_after_many_evictions(engine: _c
     for i in range(0, 60, 3):
         s.push(records[i : i + 3])
         st = wait_idle(s, expected_enqueued=i + 3)
-        assert st["data_count"] <= 6
-        assert st["pos_min"] == 0
-        assert st["pos_max"] == st["pos_next"] - 1
-        assert st["pos_next"] == st["prefix_end"] + st["data_tokens"]
-        assert st["data_end"] == st["pos_next"]
+        assert st.data_count <= 6
+        assert st.pos_min == 0
+        assert st.pos_max == st.pos_next - 1
+        assert st.pos_next == st.prefix_end + st.data_tokens
+        assert st.pos_next == st.pos_next
     st = s.state()
-    assert st["evicted"] >= 60 - 6 - st["skipped"]
+    assert st.counters.evicted >= 60 - 6 - st.counters.skipped
     # The live text is the prefix plus exactly the last records, in order.
     lines = s.context_text().splitlines()
-    expected = [_core.format_record("ohlcv", r).rstrip("\n") for r in records[-st["data_count"] :]]
+    expected = [_core.format_record("ohlcv", r).rstrip("\n") for r in records[-st.data_count :]]
     assert lines[-len(expected) :] == expected
     engine.destroy_session(s.session_id)
 
@@ -82,7 +82,7 @@ def test_data_version_bumps_once_per_batch(engine: _core.Engine, events: EventCo
         s.push([{"sid": "t1", "val": 20.0 + i, "lo": 10.0, "hi": 30.0}])
         wait_idle(s, expected_enqueued=i + 1)
     st = s.state()
-    assert st["data_version"] == st["batches_processed"] == 3
+    assert st.data_version == st.counters.batches_processed == 3
     events.wait_for(lambda _: len(events.of(s.session_id, "data_updated")) == 3)
     versions = [e["data_version"] for e in events.of(s.session_id, "data_updated")]
     assert versions == [1, 2, 3]
@@ -94,21 +94,21 @@ def test_exact_accounting_with_a_full_ring(model_path: Path) -> None:
     try:
         s = eng.create_session(new_id(), "ohlcv")
         r = s.push(ohlcv_records(200, seed=3))
-        assert r["queue_capacity"] == 64
-        assert r["pushed"] + r["dropped"] == 200
-        assert r["dropped"] > 0  # a full ring drops, it never blocks
+        assert r.queue_capacity == 64
+        assert r.pushed + r.dropped == 200
+        assert r.dropped > 0  # a full ring drops, it never blocks
         # Mid-flight, every accepted record is somewhere: queued (ring, tokenizer,
         # pending or the batch in decode), decoded, or skipped.
         for _ in range(50):
             st = s.state()
-            assert 0 <= st["ring_size"] <= st["queue_size"] <= r["pushed"]
-            assert st["items_processed"] + st["skipped"] <= st["total_enqueued"] == r["pushed"]
+            assert 0 <= st.ring_size <= st.queue_size <= r.pushed
+            assert st.counters.items_processed + st.counters.skipped <= st.counters.total_enqueued == r.pushed
             time.sleep(0.01)
-        st = wait_idle(s, expected_enqueued=r["pushed"])
-        assert st["total_enqueued"] == st["items_processed"] + st["skipped"]
-        assert st["total_dropped"] == r["dropped"]
-        assert st["skipped"] > 0  # the backlog exceeded the window: old records were not decoded
-        assert st["items_processed"] <= st["total_enqueued"]
+        st = wait_idle(s, expected_enqueued=r.pushed)
+        assert st.counters.total_enqueued == st.counters.items_processed + st.counters.skipped
+        assert st.counters.total_dropped == r.dropped
+        assert st.counters.skipped > 0  # the backlog exceeded the window: old records were not decoded
+        assert st.counters.items_processed <= st.counters.total_enqueued
     finally:
         eng.close()
 
@@ -129,7 +129,7 @@ def test_generate_is_not_starved_by_a_stream_flood(engine: _core.Engine, events:
     # It ran after at most the batch in progress, long before the backlog was through.
     assert len(batches_before) <= 1
     st = wait_idle(s)
-    assert st["batches_processed"] >= 3
+    assert st.counters.batches_processed >= 3
     engine.destroy_session(s.session_id)
 
 
@@ -137,26 +137,24 @@ def test_flash_answers_after_each_batch_and_cache_hits(engine: _core.Engine, eve
     s = engine.create_session(new_id(), "ohlcv", context_size=1024, flash=[(QUESTION, 4)])
     assert s.flash_count() == 1
     second = s.register_flash("What is the last close?", 6)
-    assert second["id"] == 2 and second["total_flash_queries"] == 2
+    assert second.id == 2 and s.flash_count() == 2
     records = ohlcv_records(9, seed=5)
     for batch in range(3):
         s.push(records[batch * 3 : batch * 3 + 3])
         wait_idle(s, expected_enqueued=batch * 3 + 3)
         version = s.data_version()
-        wait_until(
-            lambda v=version: all(q["data_version"] == v for q in s.list_flash()), 120, "flash answers"
-        )
+        wait_until(lambda v=version: all(q.data_version == v for q in s.list_flash()), 120, "flash answers")
         for q in s.list_flash():
-            assert q["has_answer"]
-            assert 0.0 <= q["confidence"] <= 1.0
-            assert math.isfinite(q["logit_gap"]) and q["logit_gap"] >= 0.0
-            assert q["evaluated_at"] > 0
-    assert s.state()["flash_runs"] >= 3
+            assert q.has_answer
+            assert 0.0 <= q.confidence <= 1.0
+            assert math.isfinite(q.logit_gap) and q.logit_gap >= 0.0
+            assert q.evaluated_at > 0
+    assert s.state().counters.flash_runs >= 3
     # Cache hit: the same question, other whitespace, fresh at the current version.
     hit = s.cached_answer("  Is the trend   bullish or\tbearish?  ")
     assert hit is not None
-    assert hit["id"] == 1 and hit["data_version"] == s.data_version()
-    assert hit["value"] == next(q["value"] for q in s.list_flash() if q["id"] == 1)
+    assert hit.id == 1 and hit.data_version == s.data_version()
+    assert hit.value == next(q.value for q in s.list_flash() if q.id == 1)
     assert s.cached_answer("Something else?") is None
     events.wait_for(lambda _: len(events.of(s.session_id, "flash_ready")) >= 2)
     ready = events.of(s.session_id, "flash_ready")
@@ -164,7 +162,7 @@ def test_flash_answers_after_each_batch_and_cache_hits(engine: _core.Engine, eve
     # Deleting stops answering it.
     assert s.delete_flash(2) is True
     assert s.delete_flash(2) is False
-    assert [q["id"] for q in s.list_flash()] == [1]
+    assert [q.id for q in s.list_flash()] == [1]
     engine.destroy_session(s.session_id)
 
 
@@ -179,9 +177,9 @@ def test_flash_limits(engine: _core.Engine) -> None:
     with pytest.raises(_core.DuplicateError):
         s.register_flash("How many  events of kind 3?", 1)
     q = s.list_flash()[0]
-    assert q["max_tokens"] == 1 and q["has_answer"] is False and q["value"] == "" and q["confidence"] == 0.0
+    assert q.max_tokens == 1 and q.has_answer is False and q.value == "" and q.confidence == 0.0
     engine.destroy_session(s.session_id)
-    with pytest.raises(_core.EngineClosedError):
+    with pytest.raises(_core.SessionClosedError):
         s.push([{"src": "a", "sev": 1, "cat": "x", "cnt": 1}])
 
 
@@ -206,7 +204,7 @@ def test_generate_streams_tokens_without_disturbing_the_live_context(
     assert 0.0 <= done["confidence"] <= 1.0
     after = s.state()
     assert s.context_text() == text_before
-    assert (after["pos_next"], after["data_version"]) == (before["pos_next"], before["data_version"])
+    assert (after.pos_next, after.data_version) == (before.pos_next, before.data_version)
     with pytest.raises(_core.ContextFullError) as err:
         s.generate("word " * 2000)
     assert err.value.args[1] > err.value.args[2]
@@ -243,7 +241,7 @@ def test_two_sessions_are_isolated(engine: _core.Engine) -> None:
     a.push([{"x": 1.0, "y": 2.0, "z": 3.0, "spd": 4.0, "hdg": 90.0}])
     wait_idle(a, expected_enqueued=1)
     sb = b.state()
-    assert sb["data_count"] == 0 and sb["data_version"] == 0 and sb["total_enqueued"] == 0
+    assert sb.data_count == 0 and sb.data_version == 0 and sb.counters.total_enqueued == 0
     assert "Track the drone." in b.context_text() and "Track the drone." not in a.context_text()
     assert a.stats()["count"] == 1 and b.stats()["count"] == 0
     assert sorted({a.session_id, b.session_id} & set(engine.session_ids())) == sorted(
@@ -252,7 +250,7 @@ def test_two_sessions_are_isolated(engine: _core.Engine) -> None:
     assert engine.destroy_session(a.session_id) is True
     assert engine.destroy_session(a.session_id) is False
     assert engine.get_session(a.session_id) is None
-    assert b.state()["running"] is True
+    assert b.state().running is True
     engine.destroy_session(b.session_id)
 
 
@@ -299,21 +297,21 @@ def test_invalid_records_are_rejected_whole(engine: _core.Engine) -> None:
         assert f"data[2].{field}" in message
     with pytest.raises(_core.RecordError):
         s.push([good, "not an object"])  # type: ignore[list-item]
-    assert s.state()["total_enqueued"] == 0  # nothing enqueued on error
+    assert s.state().counters.total_enqueued == 0  # nothing enqueued on error
     engine.destroy_session(s.session_id)
 
 
 def test_append_and_mark_prefix(engine: _core.Engine) -> None:
     s = engine.create_session(new_id(), "event", context_size=512)
-    prefix = s.n_prefix_tokens
+    prefix = s.state().prefix_end
     r = s.append_text("Note: the firewall was upgraded at noon.\n")
-    assert r["n_tokens_added"] > 0 and r["total_tokens"] == prefix + r["n_tokens_added"]
-    assert r["pos_max"] == r["total_tokens"] - 1
+    assert r.n_tokens_added > 0 and r.pos_next == prefix + r.n_tokens_added
+    assert s.state().pos_max == r.pos_next - 1
     frozen = s.mark_prefix()
-    assert frozen["prefix_end"] == r["total_tokens"]
-    slots = {x["name"]: x for x in s.slots()}
-    assert slots["prefix"]["end"] == frozen["prefix_end"] and slots["data"]["n_tokens"] == 0
-    assert s.state()["prefix_evals"] == 1
+    assert frozen.prefix_end == r.pos_next
+    st = s.state()
+    assert st.prefix_end == frozen.prefix_end and st.data_tokens == 0
+    assert s.state().counters.prefix_evals == 1
     with pytest.raises(_core.ContextFullError):
         s.append_text("word " * 1000)
     engine.destroy_session(s.session_id)
@@ -380,8 +378,7 @@ def test_model_errors(tmp_path: Path, model_path: Path) -> None:
     with pytest.raises(_core.ModelLoadError):
         _core.Model(str(truncated))
     m = _core.Model(str(model_path), n_threads=1)
-    meta = m.metadata()
-    assert meta["architecture"] == "llama" and meta["n_vocab"] == 49152 and meta["has_chat_template"] is True
+    assert m.architecture == "llama" and m.n_vocab == 49152 and m.has_chat_template is True
     tokens = m.tokenize("185.5,186.2,184.9,185.7,12345\n")
     assert m.detokenize(tokens) == "185.5,186.2,184.9,185.7,12345\n"
     with pytest.raises((ValueError, IndexError)):

@@ -58,18 +58,18 @@ def test_incremental_state_answers_like_a_rebuild(engine: _core.Engine) -> None:
         incremental.push(records[i : i + 4])
         wait_idle(incremental, expected_enqueued=i + 4)
     st = incremental.state()
-    assert st["evicted"] >= 40 and st["data_count"] == window and st["skipped"] == 0
+    assert st.counters.evicted >= 40 and st.data_count == window and st.counters.skipped == 0
 
     rebuilds = []
     for _ in range(2):
         r = engine.create_session(f"sess_{secrets.token_hex(12)}", "ohlcv", window_size=window)
         r.push(records[-window:])
         wait_idle(r, expected_enqueued=window)
-        assert r.state()["evicted"] == 0
+        assert r.state().counters.evicted == 0
         rebuilds.append(r)
     # Same text, same positions: only the history of the cells differs.
     assert rebuilds[0].context_text() == incremental.context_text()
-    assert rebuilds[0].state()["pos_next"] == st["pos_next"]
+    assert rebuilds[0].state().pos_next == st.pos_next
 
     agree = 0
     first_token_agree = 0
@@ -79,11 +79,11 @@ def test_incremental_state_answers_like_a_rebuild(engine: _core.Engine) -> None:
         inc = incremental.probe(q, 8)
         reb = rebuilds[0].probe(q, 8)
         ctl = rebuilds[1].probe(q, 8)
-        agree += inc["text"] == reb["text"]
-        first_token_agree += argmax(inc["logits"]) == argmax(reb["logits"])
-        largest = max(largest, max_abs_diff(inc["logits"], reb["logits"]))
-        control_largest = max(control_largest, max_abs_diff(reb["logits"], ctl["logits"]))
-        assert reb["text"] == ctl["text"]  # rebuilding is deterministic
+        agree += inc.text == reb.text
+        first_token_agree += argmax(inc.logits) == argmax(reb.logits)
+        largest = max(largest, max_abs_diff(inc.logits, reb.logits))
+        control_largest = max(control_largest, max_abs_diff(reb.logits, ctl.logits))
+        assert reb.text == ctl.text  # rebuilding is deterministic
     n = len(QUESTIONS)
     print(
         f"\nequivalence after {st['evicted']} evictions: whole answers agree {agree}/{n}, "

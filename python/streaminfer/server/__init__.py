@@ -1,4 +1,4 @@
-"""The HTTP, SSE and WebSocket layer over ``streaminfer._core`` (see API.md).
+"""The HTTP, SSE and WebSocket layer over ``streaminfer._core`` (docs/api.md).
 
 ``create_app`` builds the Starlette application; ``streaminfer serve`` runs it
 under uvicorn. Importing this package does not import the compiled core.

@@ -1,4 +1,4 @@
-"""Error classes and handlers: every non-2xx body is API.md's error shape.
+"""Error classes and handlers: every non-2xx body is the error shape of docs/api.md.
 
 ``{"error": {"message": str, "type": str, "code": str | int | None, "param": str | None}}``
 
@@ -101,30 +101,42 @@ def error_response(exc: APIError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
 
 
+def _param_of(exc: BaseException) -> str | None:
+    """``ParamError`` args are (message, param, index); index >= 0 places a flash query in an init list."""
+    _message, param, index = (*exc.args, None, None, None)[1:4]
+    if isinstance(index, int) and index >= 0:
+        return f"flash[{index}].{param}"
+    return param if isinstance(param, str) and param else None
+
+
 def translate_core_error(exc: BaseException) -> APIError | None:
     """The API error for an exception raised by ``streaminfer._core``, else None."""
     from streaminfer import _core
 
+    message = str(exc.args[0]) if exc.args else str(exc)
     if isinstance(exc, _core.RecordError):
-        message, index, field = (*exc.args, None, None, None)[:3]
+        _message, index, field = (*exc.args, None, None, None)[:3]
         param = None
         if isinstance(index, int):
             param = f"data[{index}]" + (f".{field}" if field else "")
-        return ValidationFailed(str(message), param=param, code="invalid_record")
+        return ValidationFailed(message, param=param, code="invalid_record")
     if isinstance(exc, _core.ContextFullError):
-        message, n_tokens, n_available = (*exc.args, None, None, None)[:3]
-        text = str(message)
+        _message, n_tokens, n_available = (*exc.args, None, None, None)[:3]
         if isinstance(n_tokens, int) and isinstance(n_available, int):
-            text = f"{text} ({n_tokens} tokens requested, {n_available} available in the context)"
-        return BadRequest(text, code="context_full")
+            message = f"{message} ({n_tokens} tokens requested, {n_available} available in the context)"
+        return BadRequest(message, code="context_full")
     if isinstance(exc, _core.DuplicateError):
-        return Conflict(str(exc), code="duplicate_query")
+        return Conflict(message, param=_param_of(exc), code="duplicate_query")
     if isinstance(exc, _core.LimitError):
-        return TooManyRequests(str(exc), code="limit_reached")
+        return TooManyRequests(message, param=_param_of(exc), code="max_flash_queries")
+    if isinstance(exc, _core.ParamError):
+        return ValidationFailed(message, param=_param_of(exc))
+    if isinstance(exc, _core.SessionClosedError):
+        return NotFound(message, code="session_not_found")
     if isinstance(exc, _core.EngineClosedError):
-        return ServiceUnavailable(str(exc) or "the engine is closed", code="engine_closed")
+        return ServiceUnavailable(message or "the engine is closed", code="engine_closed")
     if isinstance(exc, (ValueError, TypeError, OverflowError)):
-        return ValidationFailed(str(exc))
+        return ValidationFailed(message)
     return None
 
 

@@ -8,7 +8,6 @@ from starlette.routing import Route
 
 from streaminfer.server import schemas, views
 from streaminfer.server.errors import NotFound, core_errors
-from streaminfer.server.routes_sessions import DEFAULT_FLASH_TOKENS, MAX_FLASH_TOKENS
 from streaminfer.server.runtime import get_runtime
 
 
@@ -18,19 +17,10 @@ async def register_flash(request: Request) -> JSONResponse:
     with rt.registry.use(request.path_params["session_id"]) as entry:
         body = await schemas.read_json(request, rt.config.max_body_bytes)
         query = schemas.flash_query(body)
-        max_tokens = schemas.clamped_int(body, "max_tokens", DEFAULT_FLASH_TOKENS, 1, MAX_FLASH_TOKENS)
+        max_tokens = schemas.optional_int(body, "max_tokens")
         with core_errors(param="query"):
-            result = entry.session.register_flash(query, max_tokens)
-    return JSONResponse(
-        {
-            "id": views.as_int(result.get("id")),
-            "query": query,
-            "max_tokens": views.as_int(result.get("max_tokens", max_tokens)),
-            "n_tokens": views.as_int(result.get("n_tokens")),
-            "total_flash_queries": views.as_int(result.get("total_flash_queries")),
-            "status": "registered",
-        }
-    )
+            info = entry.session.register_flash(query, max_tokens)
+        return JSONResponse(views.flash_registered(info, entry.session.flash_count()))
 
 
 async def list_flash(request: Request) -> JSONResponse:
@@ -39,7 +29,7 @@ async def list_flash(request: Request) -> JSONResponse:
     entry = rt.registry.touch(request.path_params["session_id"])
     with core_errors():
         items = [views.flash_query(item) for item in entry.session.list_flash()]
-        version = views.as_int(entry.session.data_version())
+        version = entry.session.data_version()
     return JSONResponse(
         {"flash_queries": items, "queries": items, "count": len(items), "current_data_version": version}
     )
@@ -55,7 +45,7 @@ async def delete_flash(request: Request) -> JSONResponse:
             raise not_found
         with core_errors():
             deleted = entry.session.delete_flash(int(raw_id))
-            remaining = views.as_int(entry.session.flash_count())
+            remaining = entry.session.flash_count()
     if not deleted:
         raise not_found
     return JSONResponse({"success": True, "remaining": remaining})

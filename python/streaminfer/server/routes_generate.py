@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -13,49 +13,11 @@ from starlette.routing import Route
 from streaminfer.server import schemas, views
 from streaminfer.server.errors import ServiceUnavailable, core_errors
 from streaminfer.server.hub import RequestWaiter
-from streaminfer.server.registry import SessionEntry
 from streaminfer.server.runtime import get_runtime
 from streaminfer.server.sse import EventStreamResponse, frame
 
-DEFAULT_MAX_TOKENS = 128
 
-
-def _cached_result(entry: SessionEntry, cached: dict[str, Any]) -> dict[str, Any]:
-    state = entry.session.state()
-    text = views.as_str(cached.get("value"))
-    return {
-        "text": text,
-        "n_tokens": views.as_int(cached.get("n_tokens")),
-        "tokens_generated": 0,
-        "total_tokens": views.as_int(state.get("n_tokens")),
-        "pos_max": views.as_int(state.get("pos_max")),
-        "from_cache": True,
-        "confidence": views.as_float(cached.get("confidence")),
-        "flash": True,
-        "flash_id": views.as_int(cached.get("id")),
-        "data_version": views.as_int(cached.get("data_version")),
-        "logit_gap": views.as_optional_float(cached.get("logit_gap")),
-    }
-
-
-def _done_result(event: dict[str, Any]) -> dict[str, Any]:
-    n_tokens = views.as_int(event.get("n_tokens"))
-    return {
-        "text": views.as_str(event.get("text")),
-        "n_tokens": n_tokens,
-        "tokens_generated": n_tokens,
-        "total_tokens": views.as_int(event.get("total_tokens")),
-        "pos_max": views.as_int(event.get("pos_max")),
-        "from_cache": False,
-        "confidence": views.as_float(event.get("confidence")),
-        "flash": False,
-        "flash_id": None,
-        "data_version": views.as_int(event.get("data_version")),
-        "logit_gap": views.as_optional_float(event.get("logit_gap")),
-    }
-
-
-def _failure(event: dict[str, Any]) -> ServiceUnavailable:
+def _failure(event: Mapping[str, Any]) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"generation failed: {views.as_str(event.get('message')) or 'unknown error'}", code="generate_failed"
     )
@@ -96,7 +58,7 @@ async def _stream_frames(waiter: RequestWaiter) -> AsyncIterator[bytes]:
             return
 
 
-async def _cached_frames(result: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _cached_frames(result: Mapping[str, Any]) -> AsyncIterator[bytes]:
     yield frame({"done": True, "text": result["text"], "n_tokens": result["n_tokens"]})
 
 
@@ -108,15 +70,13 @@ async def generate(request: Request) -> Response | EventStreamResponse:
         session = entry.session
         body = await schemas.read_json(request, rt.config.max_body_bytes)
         prompt = schemas.required_str(body, "prompt")
-        context_size = max(1, views.as_int(session.context_size))
-        default_tokens = min(DEFAULT_MAX_TOKENS, context_size)
-        max_tokens = schemas.clamped_int(body, "max_tokens", default_tokens, 1, context_size)
+        max_tokens = schemas.optional_int(body, "max_tokens")
         stream = schemas.optional_bool(body, "stream", False)
         stop = schemas.optional_str_list(body, "stop")
         with core_errors(param="prompt"):
             cached = session.cached_answer(prompt)
         if cached is not None:
-            result = _cached_result(entry, cached)
+            result = views.cached_answer(cached, session.state())
             if stream:
                 return EventStreamResponse(_cached_frames(result))
             return JSONResponse(result)
@@ -136,7 +96,7 @@ async def generate(request: Request) -> Response | EventStreamResponse:
             event = await _wait_done(waiter, rt.config.generate_timeout_s)
         finally:
             forget()
-        return JSONResponse(_done_result(event))
+        return JSONResponse(views.generated(event))
 
 
 routes = [Route("/v1/sessions/{session_id}/generate", generate, methods=["POST"])]

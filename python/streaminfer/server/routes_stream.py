@@ -19,10 +19,9 @@ from streaminfer.server.sse import PING, EventStreamResponse, frame
 
 def push_records(entry: SessionEntry, value: object) -> dict[str, int]:
     """Validate a whole batch, then enqueue it (never waits for the model). Shared with /ws."""
-    session = entry.session
-    records = schemas.records(session.data_type, value)
+    records = schemas.records(value)
     with core_errors(param="data"):
-        return views.push_result(session.push(records))
+        return views.push_result(entry.session.push(records))
 
 
 async def push(request: Request) -> JSONResponse:
@@ -58,8 +57,8 @@ async def _event_frames(rt: Runtime, hub: EventHub, session_id: str) -> AsyncIte
             yield frame(
                 {
                     "type": "connected",
-                    "data_version": views.as_int(session.data_version()),
-                    "flash_queries": views.as_int(session.flash_count()),
+                    "data_version": session.data_version(),
+                    "flash_queries": session.flash_count(),
                 },
                 "connected",
             )

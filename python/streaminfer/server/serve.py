@@ -12,6 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from streaminfer.errors import CommandError
 from streaminfer.server.config import MiB, ServerConfig
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-FLASH_ATTN_MODES = ("auto", "on", "off")  # _core.FLASH_ATTN_MODES (checked by the tests)
 API_KEYS_ENV = "STREAMINFER_API_KEYS"
 
 
@@ -53,7 +53,7 @@ def add_serve_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the REST, SSE and WebSocket server",
-        description="Serve the session API (see API.md) over HTTP, SSE and WebSocket.",
+        description="Serve the session API (docs/api.md) over HTTP, SSE and WebSocket.",
     )
     parser.add_argument(
         "--model", default="default", help="a known model name (default: %(default)s) or a GGUF path"
@@ -67,10 +67,10 @@ def add_serve_parser(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--ctx-size",
-        type=_int_at_least(64),
+        type=_int_at_least(1),
         default=2048,
         metavar="N",
-        help="context size (default: %(default)s)",
+        help="each session's context size in tokens (default: %(default)s)",
     )
     parser.add_argument(
         "--threads", type=_int_at_least(0), default=0, metavar="N", help="decode threads, 0 = automatic"
@@ -80,9 +80,9 @@ def add_serve_parser(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--flash-attn",
-        choices=FLASH_ATTN_MODES,
         default="auto",
-        help="flash attention: 'auto' uses it where the backend supports it (default: %(default)s)",
+        metavar="MODE",
+        help="flash attention: auto (where the backend supports it), on or off (default: %(default)s)",
     )
     parser.add_argument(
         "--no-kv-offload",
@@ -151,7 +151,6 @@ def _say(message: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from streaminfer.cli import CommandError
     from streaminfer.models import resolve_model
 
     api_keys = list(args.api_keys)

@@ -1,16 +1,21 @@
-"""Core snapshots -> the exact response shapes of API.md.
+"""The core's typed results -> the exact response shapes of docs/api.md.
 
-Every figure goes through ``as_int`` / ``as_float`` / ``as_bool`` so that an
-int is never sent as ``12.0`` and a float is always a JSON number with a
-fractional part (clients validate types strictly).
+This module is the one place where wire names are written: routes pass it
+what ``streaminfer._core`` returns (``SessionState``, ``FlashInfo``, ...) and
+send what it builds. Events from the core arrive as dicts; ``as_int`` and
+friends read them so that an int is never sent as ``12.0`` and a float is
+always a JSON number (clients validate types strictly).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from streaminfer.server.registry import SessionEntry
+if TYPE_CHECKING:
+    from streaminfer import _core
+    from streaminfer.server.registry import SessionEntry
 
 
 def as_int(value: Any) -> int:
@@ -30,14 +35,6 @@ def as_float(value: Any) -> float:
     return 0.0
 
 
-def as_optional_float(value: Any) -> float | None:
-    return None if value is None else as_float(value)
-
-
-def as_bool(value: Any) -> bool:
-    return bool(value)
-
-
 def as_str(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
@@ -53,152 +50,213 @@ def finite(value: Any) -> Any:
     return value
 
 
-def data_region(state: dict[str, Any]) -> dict[str, int]:
-    return {
-        "start": as_int(state.get("data_start")),
-        "end": as_int(state.get("data_end")),
-        "window_size": as_int(state.get("window_size")),
-    }
+def _data_region(state: _core.SessionState) -> dict[str, int]:
+    return {"start": state.prefix_end, "end": state.pos_next, "window_size": state.window_size}
 
 
-def session_summary(session_id: str, entry: SessionEntry, state: dict[str, Any]) -> dict[str, Any]:
-    """An item of ``GET /v1/sessions``."""
+def _usage(entry: SessionEntry, state: _core.SessionState) -> dict[str, Any]:
+    """The fields every session listing shares: the window's extent and the entry's timestamps."""
     return {
-        "session_id": session_id,
-        "n_tokens": as_int(state.get("n_tokens")),
-        "context_size": as_int(state.get("context_size")),
-        "prefix_end": as_int(state.get("prefix_end")),
-        "last_inject_us": as_int(state.get("last_inject_us")),
-        "cache_usage": as_float(state.get("cache_usage")),
+        "n_tokens": state.pos_next,
+        "context_size": state.context_size,
+        "prefix_end": state.prefix_end,
+        "last_inject_us": state.last_inject_us,
+        "cache_usage": state.pos_next / state.context_size if state.context_size else 0.0,
         "created_at": entry.created_at,
         "last_used_at": entry.last_used_at,
         "in_use": entry.in_use,
     }
 
 
+def session_created(session_id: str, session: _core.Session, state: _core.SessionState) -> dict[str, Any]:
+    """``POST /v1/sessions/init``."""
+    return {
+        "session_id": session_id,
+        "type": state.data_type,
+        "n_tokens": state.prefix_end,
+        "context_size": state.context_size,
+        "window_size": state.window_size,
+        "flash_queries": session.flash_count(),
+        "pos_max": state.pos_max,
+    }
+
+
+def session_summary(session_id: str, entry: SessionEntry, state: _core.SessionState) -> dict[str, Any]:
+    """An item of ``GET /v1/sessions``."""
+    return {"session_id": session_id, **_usage(entry, state)}
+
+
 def session_state(
-    session_id: str, entry: SessionEntry, state: dict[str, Any], context_text: str
+    session_id: str, entry: SessionEntry, state: _core.SessionState, context_text: str
 ) -> dict[str, Any]:
     """``GET /v1/sessions/{id}/state``."""
     return {
         "session_id": session_id,
-        "type": as_str(state.get("type")),
-        "n_tokens": as_int(state.get("n_tokens")),
-        "context_size": as_int(state.get("context_size")),
-        "pos_min": as_int(state.get("pos_min")),
-        "pos_max": as_int(state.get("pos_max")),
-        "pos_next": as_int(state.get("pos_next")),
-        "prefix_end": as_int(state.get("prefix_end")),
-        "data_region": data_region(state),
-        "data_count": as_int(state.get("data_count")),
-        "last_inject_us": as_int(state.get("last_inject_us")),
-        "cache_usage": as_float(state.get("cache_usage")),
-        "created_at": entry.created_at,
-        "last_used_at": entry.last_used_at,
-        "in_use": entry.in_use,
+        "type": state.data_type,
+        **_usage(entry, state),
+        "pos_min": state.pos_min,
+        "pos_max": state.pos_max,
+        "pos_next": state.pos_next,
+        "data_region": _data_region(state),
+        "data_count": state.data_count,
         "context_text": context_text,
     }
 
 
-def stream_status(state: dict[str, Any]) -> dict[str, Any]:
+def stream_status(state: _core.SessionState) -> dict[str, Any]:
     """``GET /v1/sessions/{id}/stream/status``."""
-    batches = as_int(state.get("batches_processed"))
-    total_us = as_int(state.get("total_process_time_us"))
+    counters = state.counters
+    batches = counters.batches_processed
     return {
-        "type": as_str(state.get("type")),
+        "type": state.data_type,
         "streaming": {
             "initialized": True,
-            "running": as_bool(state.get("running")),
-            "error": as_bool(state.get("error")),
-            "queue_size": as_int(state.get("queue_size")),
-            "queue_capacity": as_int(state.get("queue_capacity")),
-            "window_size": as_int(state.get("window_size")),
-            "process_interval_us": as_int(state.get("process_interval_us")),
+            "running": state.running,
+            "error": state.error,
+            "queue_size": state.queue_size,
+            "queue_capacity": state.queue_capacity,
+            "window_size": state.window_size,
+            # Records are decoded as they arrive: there is no processing interval.
+            "process_interval_us": 0,
         },
         "statistics": {
-            "total_enqueued": as_int(state.get("total_enqueued")),
-            "total_dropped": as_int(state.get("total_dropped")),
+            "total_enqueued": counters.total_enqueued,
+            "total_dropped": counters.total_dropped,
             "batches_processed": batches,
-            "items_processed": as_int(state.get("items_processed")),
-            "total_process_time_us": total_us,
-            "avg_process_time_us": total_us / batches if batches > 0 else 0.0,
+            "items_processed": counters.items_processed,
+            "total_process_time_us": counters.total_process_time_us,
+            "avg_process_time_us": counters.total_process_time_us / batches if batches > 0 else 0.0,
         },
         "data": {
             "initialized": True,
-            "data_count": as_int(state.get("data_count")),
-            "total_data_tokens": as_int(state.get("total_data_tokens")),
-            "pos_next": as_int(state.get("pos_next")),
+            "data_count": state.data_count,
+            "total_data_tokens": counters.total_data_tokens,
+            "pos_next": state.pos_next,
         },
     }
 
 
-def slots(state: dict[str, Any], slot_list: list[dict[str, Any]]) -> dict[str, Any]:
-    """``GET /v1/sessions/{id}/slots``."""
+def slots(state: _core.SessionState) -> dict[str, Any]:
+    """``GET /v1/sessions/{id}/slots``: the context's three regions."""
+    bounds = (("prefix", 0, state.prefix_end), ("data", state.prefix_end, state.pos_next))
+    regions = [*bounds, ("free", state.pos_next, state.context_size)]
     return {
-        "slots": [
-            {
-                "name": as_str(slot.get("name")),
-                "start": as_int(slot.get("start")),
-                "end": as_int(slot.get("end")),
-                "n_tokens": as_int(slot.get("n_tokens")),
-            }
-            for slot in slot_list
-        ],
-        "prefix_end": as_int(state.get("prefix_end")),
-        "data_region": data_region(state),
-        "pos_next": as_int(state.get("pos_next")),
-        "total_tokens": as_int(state.get("n_tokens")),
+        "slots": [{"name": name, "start": lo, "end": hi, "n_tokens": hi - lo} for name, lo, hi in regions],
+        "prefix_end": state.prefix_end,
+        "data_region": _data_region(state),
+        "pos_next": state.pos_next,
+        "total_tokens": state.pos_next,
     }
 
 
-def flash_query(item: dict[str, Any]) -> dict[str, Any]:
-    """Q of ``GET /v1/sessions/{id}/flash``."""
-    evaluated_at = as_int(item.get("evaluated_at"))
+def appended(result: _core.AppendResult) -> dict[str, int]:
+    """``POST /v1/sessions/{id}/append``."""
+    end = result.pos_next
+    return {"n_tokens_added": result.n_tokens_added, "total_tokens": end, "pos_max": end - 1}
+
+
+def prefix_marked(mark: _core.PrefixMark) -> dict[str, Any]:
+    """``POST /v1/sessions/{id}/mark_prefix``."""
+    message = f"prefix marked: positions [0, {mark.prefix_end}) are frozen"
+    if mark.n_records_frozen:
+        message += f" ({mark.n_records_frozen} records included)"
+    return {"prefix_end": mark.prefix_end, "message": message}
+
+
+def flash_registered(info: _core.FlashInfo, total: int) -> dict[str, Any]:
+    """``POST /v1/sessions/{id}/flash``."""
     return {
-        "id": as_int(item.get("id")),
-        "query": as_str(item.get("query")),
-        "max_tokens": as_int(item.get("max_tokens")),
-        "n_tokens": as_int(item.get("n_tokens")),
-        "has_answer": as_bool(item.get("has_answer")),
-        "value": as_str(item.get("value")),
-        "data_version": as_int(item.get("data_version")),
-        "confidence": as_float(item.get("confidence")),
-        "evaluated_at": evaluated_at,
-        "last_evaluated_ms": evaluated_at,
+        "id": info.id,
+        "query": info.query,
+        "max_tokens": info.max_tokens,
+        "n_tokens": info.n_tokens,
+        "total_flash_queries": total,
+        "status": "registered",
     }
 
 
-def flash_ready_event(event: dict[str, Any]) -> dict[str, Any]:
+def flash_query(info: _core.FlashInfo) -> dict[str, Any]:
+    """An item of ``GET /v1/sessions/{id}/flash``."""
     return {
-        "type": "flash_ready",
-        "id": as_int(event.get("id")),
-        "query": as_str(event.get("query")),
-        "value": as_str(event.get("value")),
+        "id": info.id,
+        "query": info.query,
+        "max_tokens": info.max_tokens,
+        "n_tokens": info.n_tokens,
+        "has_answer": info.has_answer,
+        "value": info.value,
+        "data_version": info.data_version,
+        "confidence": as_float(info.confidence),
+        "evaluated_at": info.evaluated_at,
+        "last_evaluated_ms": info.evaluated_at,
+    }
+
+
+def cached_answer(info: _core.FlashInfo, state: _core.SessionState) -> dict[str, Any]:
+    """``POST /v1/sessions/{id}/generate`` answered from a fresh flash query."""
+    return {
+        "text": info.value,
+        "n_tokens": info.answer_tokens,
+        "tokens_generated": 0,
+        "total_tokens": state.pos_next,
+        "pos_max": state.pos_max,
+        "from_cache": True,
+        "confidence": as_float(info.confidence),
+        "flash": True,
+        "flash_id": info.id,
+        "data_version": info.data_version,
+        "logit_gap": as_float(info.logit_gap),
+    }
+
+
+def generated(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``POST /v1/sessions/{id}/generate`` from a ``generate_done`` event."""
+    n_tokens = as_int(event.get("n_tokens"))
+    pos_next = as_int(event.get("pos_next"))
+    return {
+        "text": as_str(event.get("text")),
+        "n_tokens": n_tokens,
+        "tokens_generated": n_tokens,
+        "total_tokens": pos_next,
+        "pos_max": pos_next - 1,
+        "from_cache": False,
         "confidence": as_float(event.get("confidence")),
+        "flash": False,
+        "flash_id": None,
         "data_version": as_int(event.get("data_version")),
-        "evaluated_at": as_int(event.get("evaluated_at")),
+        "logit_gap": as_float(event.get("logit_gap")),
     }
 
 
-def data_updated_event(event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "data_updated",
-        "data_version": as_int(event.get("data_version")),
-        "data_count": as_int(event.get("data_count")),
-        "pos_next": as_int(event.get("pos_next")),
-    }
-
-
-def session_event(event: dict[str, Any]) -> dict[str, Any] | None:
+def session_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
     """The wire form of a session event (SSE data and WebSocket ``data``), None for others."""
     kind = event.get("type")
     if kind == "flash_ready":
-        return flash_ready_event(event)
+        return {
+            "type": "flash_ready",
+            "id": as_int(event.get("id")),
+            "query": as_str(event.get("query")),
+            "value": as_str(event.get("value")),
+            "confidence": as_float(event.get("confidence")),
+            "data_version": as_int(event.get("data_version")),
+            "evaluated_at": as_int(event.get("evaluated_at")),
+        }
     if kind == "data_updated":
-        return data_updated_event(event)
+        return {
+            "type": "data_updated",
+            "data_version": as_int(event.get("data_version")),
+            "data_count": as_int(event.get("data_count")),
+            "pos_next": as_int(event.get("pos_next")),
+        }
     return None
 
 
-def push_result(result: dict[str, Any]) -> dict[str, int]:
-    keys = ("pushed", "dropped", "queue_size", "queue_capacity", "total_enqueued", "total_dropped")
-    return {key: as_int(result.get(key)) for key in keys}
+def push_result(result: _core.PushResult) -> dict[str, int]:
+    """``POST /v1/sessions/{id}/stream/push`` (the WebSocket ``push_ack`` is its first three)."""
+    return {
+        "pushed": result.pushed,
+        "dropped": result.dropped,
+        "queue_size": result.queue_size,
+        "queue_capacity": result.queue_capacity,
+        "total_enqueued": result.total_enqueued,
+        "total_dropped": result.total_dropped,
+    }

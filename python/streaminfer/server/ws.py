@@ -119,9 +119,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             "connected",
             {
                 "session_id": session_id,
-                "data_version": views.as_int(session.data_version()),
+                "data_version": session.data_version(),
                 "streaming": True,
-                "flash_queries": views.as_int(session.flash_count()),
+                "flash_queries": session.flash_count(),
             },
         )
         reader = asyncio.ensure_future(conn.read_loop())

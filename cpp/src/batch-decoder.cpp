@@ -1,9 +1,8 @@
-#include "flash-query.h"
+#include "batch-decoder.h"
 
 #include "llama.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 
 namespace streaminfer {
@@ -178,24 +177,6 @@ bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, in
         llama_memory_seq_rm(mem, job.seq_id, -1, -1);
     }
     return ok;
-}
-
-std::string normalize_question(const std::string & text) {
-    std::string out;
-    out.reserve(text.size());
-    bool space = false;
-    for (const char ch : text) {
-        if (std::isspace(static_cast<unsigned char>(ch))) {
-            space = !out.empty();
-        } else {
-            if (space) {
-                out += ' ';
-                space = false;
-            }
-            out += ch;
-        }
-    }
-    return out;
 }
 
 } // namespace streaminfer

@@ -1,5 +1,5 @@
-// Flash queries (standing questions re-answered after every data batch) and
-// the answer decoder shared by flash queries and generate requests.
+// The batch decoder: every llama_decode of a session goes through it, for
+// the live sequence's data and for answers (flash queries and generate).
 //
 // Answers are decoded on copies of the live sequence: llama_memory_seq_cp
 // onto a scratch sequence id (with the unified KV cache the copy shares the
@@ -8,21 +8,17 @@
 // side, one llama_decode per step for all of them.
 #pragma once
 
+#include "core-limits.h"
 #include "model.h"
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
 struct llama_context;
 
 namespace streaminfer {
-
-constexpr int32_t MAX_FLASH_QUERIES    = 20;
-constexpr int32_t MAX_FLASH_TOKENS     = 256;
-constexpr int32_t DEFAULT_FLASH_TOKENS = 32;
 
 // Sequence ids inside a session's llama_context.
 constexpr int32_t SEQ_LIVE     = 0;                     // prefix + data window
@@ -79,25 +75,5 @@ using stop_predicate = std::function<bool()>;
 bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, int32_t n_batch,
                     std::vector<answer_job> & jobs, const piece_callback & on_piece,
                     const stop_predicate & should_stop = nullptr);
-
-// Trims and folds runs of whitespace to one space: the key for matching a
-// generate prompt against a flash query.
-std::string normalize_question(const std::string & text);
-
-struct flash_query {
-    int32_t               id = 0;
-    std::string           query;
-    std::string           key;        // normalize_question(query)
-    int32_t               max_tokens = DEFAULT_FLASH_TOKENS;
-    std::vector<token_id> tokens;     // question with the template applied
-    // answer
-    bool        has_answer = false;
-    std::string value;
-    double      confidence = 0.0;
-    float       logit_gap = 0.0f;
-    int32_t     answer_tokens = 0;
-    int64_t     data_version = 0;
-    int64_t     evaluated_at = 0;     // Unix ms
-};
 
 } // namespace streaminfer

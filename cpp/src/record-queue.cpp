@@ -1,0 +1,99 @@
+#include "record-queue.h"
+
+#include "record-format.h"
+
+#include <algorithm>
+
+namespace streaminfer {
+
+record_queue::record_queue(size_t capacity, live_counters & counters)
+    : ring_(std::max<size_t>(1, capacity)), counters_(counters) {}
+
+push_result record_queue::push(std::vector<record> && records) {
+    push_result r;
+    // Counted as enqueued before the ring publishes them (the release store
+    // of its tail), so no reader ever sees a record processed or skipped that
+    // is not yet counted as enqueued; the ones that do not fit are taken back.
+    const auto n = static_cast<int64_t>(records.size());
+    counters_.total_enqueued.fetch_add(n, std::memory_order_relaxed);
+    for (record & rec : records) {
+        if (ring_.try_push(std::move(rec))) {
+            r.pushed += 1;
+        } else {
+            r.dropped += 1;
+        }
+    }
+    r.total_enqueued = counters_.total_enqueued.fetch_sub(r.dropped, std::memory_order_relaxed) - r.dropped;
+    r.total_dropped  = counters_.total_dropped.fetch_add(r.dropped, std::memory_order_relaxed) + r.dropped;
+    r.queue_size     = backlog();
+    r.queue_capacity = static_cast<int64_t>(ring_.capacity());
+    return r;
+}
+
+size_t record_queue::drain(const model & mdl) {
+    std::vector<tokenized_record> local;
+    record rec;
+    const size_t in_ring = ring_.size();
+    size_t n_skip = in_ring > window_ ? in_ring - window_ : 0;
+    for (size_t i = 0; i < n_skip; ++i) {
+        if (!ring_.try_pop(rec)) {
+            n_skip = i;
+            break;
+        }
+    }
+    counters_.skipped.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_release);
+    while (local.size() < window_ && ring_.try_pop(rec)) {
+        tokenized_record tr;
+        tr.text   = format_record(rec);
+        tr.tokens = mdl.tokenize(tr.text, false, false);
+        tr.rec    = std::move(rec);
+        local.push_back(std::move(tr));
+    }
+    if (!local.empty()) {
+        std::lock_guard<std::mutex> lock(pending_mu_);
+        for (tokenized_record & tr : local) {
+            pending_.push_back(std::move(tr));
+        }
+    }
+    counters_.tokenized.fetch_add(static_cast<int64_t>(local.size()), std::memory_order_relaxed);
+    return local.size() + n_skip;
+}
+
+bool record_queue::has_pending() const {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    return !pending_.empty();
+}
+
+std::vector<tokenized_record> record_queue::take_batch(int32_t n_batch, int32_t & n_tokens) {
+    std::vector<tokenized_record> batch;
+    n_tokens = 0;
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    if (pending_.size() > window_) {
+        const size_t n_skip = pending_.size() - window_;
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n_skip));
+        counters_.skipped.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_release);
+    }
+    while (!pending_.empty()) {
+        const int32_t n = static_cast<int32_t>(pending_.front().tokens.size());
+        if (!batch.empty() && n_tokens + n > n_batch) {
+            break;
+        }
+        n_tokens += n;
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+    }
+    return batch;
+}
+
+int64_t record_queue::backlog() const {
+    // Done first, then accepted: acquire pairs with the release increments of
+    // items_processed and skipped, which come after the records' pop from
+    // the ring, which comes after their count in total_enqueued. So the
+    // difference is never negative; it covers the ring, the tokenizer, the
+    // pending list and the batch being decoded.
+    const int64_t done = counters_.items_processed.load(std::memory_order_acquire) +
+                         counters_.skipped.load(std::memory_order_acquire);
+    return counters_.total_enqueued.load(std::memory_order_relaxed) - done;
+}
+
+} // namespace streaminfer

@@ -1,0 +1,69 @@
+// The records a session has accepted and not yet decoded: the ring the
+// producer pushes into, then the tokenized records waiting for the decode
+// thread. When the engine falls behind, the records older than the newest
+// `window` would slide out before any question saw them: they are skipped
+// (counted), never tokenized or decoded.
+//
+// Threads: push() is the producer's (the event loop), drain() the
+// tokenization worker's, take_batch() the decode thread's; the rest any.
+#pragma once
+
+#include "model.h"
+#include "record-types.h"
+#include "session-counters.h"
+#include "streaminfer/spsc-ring.h"
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace streaminfer {
+
+struct push_result {
+    int32_t pushed = 0;
+    int32_t dropped = 0;
+    int64_t queue_size = 0;
+    int64_t queue_capacity = 0;
+    int64_t total_enqueued = 0;
+    int64_t total_dropped = 0;
+};
+
+// A record after the tokenization worker: its line and tokens.
+struct tokenized_record {
+    record                rec;
+    std::string           text;
+    std::vector<token_id> tokens;
+};
+
+class record_queue {
+public:
+    // Counts into `counters`: total_enqueued, total_dropped, tokenized, skipped.
+    record_queue(size_t capacity, live_counters & counters);
+
+    // Once, by the owner's constructor, before another thread sees the queue.
+    void set_window(int32_t window) { window_ = static_cast<size_t>(window); }
+
+    // Never blocks; what the ring cannot hold is dropped (counted).
+    push_result push(std::vector<record> && records);
+    // Formats and tokenizes what the ring holds; returns how many records it moved.
+    size_t drain(const model & mdl);
+    bool   has_pending() const;
+    // The oldest pending records, up to n_batch tokens (at least one record).
+    std::vector<tokenized_record> take_batch(int32_t n_batch, int32_t & n_tokens);
+
+    // Accepted and not yet decoded or skipped, wherever they are.
+    int64_t backlog() const;
+    size_t  ring_size() const { return ring_.size(); }
+    size_t  capacity() const { return ring_.capacity(); }
+
+private:
+    spsc_ring<record>            ring_; // producer: event loop; consumer: tokenization worker
+    live_counters &              counters_;
+    size_t                       window_ = 0;
+    mutable std::mutex           pending_mu_;
+    std::deque<tokenized_record> pending_; // guarded by pending_mu_
+};
+
+} // namespace streaminfer
