@@ -13,17 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import (  # noqa: F401  (fixtures)
-    WAIT_S,
-    RunningServer,
-    api_server_fixture,
-    assert_error,
-    client_fixture,
-    records,
-    session,
-    sse_events,
-    wait_answered,
-)
+from api_server import RunningServer, assert_error, records, session, sse_events, wait_answered
+from polling import WAIT_S
 from websockets.sync.client import connect
 
 Spec = Any
