@@ -1,15 +1,9 @@
-"""Fixtures and helpers for the API tests: a real ``streaminfer serve`` in a subprocess.
+"""A real ``streaminfer serve`` for the API tests, and the helpers they share.
 
-Test modules import the fixtures they use under their ``*_fixture`` names
-(``from api_server import api_server_fixture, client_fixture  # noqa: F401``;
-pytest knows them as ``api_server``, ``client``...), including the ones
-those depend on. The servers are session-scoped (one model load each):
-
-- ``api_server``: no auth, 1 MiB body / WebSocket frame limit, SSE ping every 0.5 s;
-- ``auth_server``: two API keys and at most 2 sessions.
-
-They run the real default model (the ``model_path`` fixture of conftest.py)
-with a small context on 2 threads, so every test stays quick.
+The servers run through ``streaminfer.server.launch`` (the benchmarks' way
+too) with the real default model, a small context and 2 threads, so every
+test stays quick. The fixtures that hold them (``api_server``,
+``auth_server``, ``client``, ``session_id``) are in conftest.py.
 """
 
 from __future__ import annotations
@@ -18,48 +12,36 @@ import contextlib
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import pytest
+from polling import WAIT_S, wait_for
 
-import streaminfer
+from streaminfer.server import launch
 
 CTX_SIZE = 1024
 THREADS = 2
 MAX_BODY_BYTES = 1 << 20
 SSE_PING_INTERVAL_S = 0.5
 STARTUP_TIMEOUT_S = 300.0
-WAIT_S = 90.0  # the longest any test waits for the model (an event, an evaluation)
 API_KEYS = ("key-one-" + secrets.token_hex(8), "key-two-" + secrets.token_hex(8))
 AUTH_MAX_SESSIONS = 2
-
-T = TypeVar("T")
+HEALTH_PATH = "/v1/health"
 
 
 @dataclass
-class RunningServer:
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    api_key: str | None = None
-    args: list[str] = field(default_factory=list)
+class RunningServer(launch.ServerProcess):
+    """A server child with the key its requests carry (None: the server has no auth)."""
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    api_key: str | None = None
 
     @property
     def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{launch.HOST}:{self.port}"
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -68,133 +50,37 @@ class RunningServer:
         kwargs.setdefault("timeout", WAIT_S)
         return httpx.Client(base_url=self.base_url, headers=self.headers(), trust_env=False, **kwargs)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_env() -> dict[str, str]:
-    """The subprocess imports the same ``streaminfer`` as this process."""
-    env = dict(os.environ)
-    package_root = str(Path(streaminfer.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    env.pop("STREAMINFER_API_KEYS", None)
-    return env
-
-
-def serve_command(model_path: Path | str, port: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "streaminfer",
-        "serve",
-        "--model",
-        str(model_path),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ctx-size",
-        str(CTX_SIZE),
-        "--threads",
-        str(THREADS),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-
-
-def launch(model_path: Path | str, *extra: str, api_key: str | None = None) -> RunningServer:
-    """Start a server; returns at once (``wait_ready`` waits for the model)."""
-    port = free_port()
-    fd, log_name = tempfile.mkstemp(prefix="streaminfer-serve-", suffix=".log")
-    with os.fdopen(fd, "wb") as log:
-        process = subprocess.Popen(
-            serve_command(model_path, port, *extra), stdout=log, stderr=subprocess.STDOUT, env=server_env()
-        )
-    return RunningServer(port, process, Path(log_name), api_key, list(extra))
-
-
-def wait_ready(server: RunningServer, timeout: float = STARTUP_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.process.returncode}:\n{server.log()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.base_url}/v1/health", timeout=5, trust_env=False).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"the server was not ready within {timeout:g} s:\n{server.log()}")
-
-
-def stop(server: RunningServer) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
-    with contextlib.suppress(OSError):
-        server.log_path.unlink()
+def serve_args(model_path: Path | str, port: int, *extra: str) -> list[str]:
+    """``streaminfer serve`` with the tests' small context, 2 threads and quiet logging."""
+    small = ("--ctx-size", str(CTX_SIZE), "--threads", str(THREADS), "--log-level", "warning")
+    return launch.serve_command(model_path, port, *small, *extra)
 
 
 @contextlib.contextmanager
-def running(model_path: Path | str, *extra: str, api_key: str | None = None) -> Iterator[RunningServer]:
-    server = launch(model_path, *extra, api_key=api_key)
+def serving(
+    model_path: Path | str, *extra: str, api_key: str | None = None, ready: bool = True
+) -> Iterator[RunningServer]:
+    """A server with ``extra`` options, stopped on exit. Its output goes to a temporary log,
+    deleted on exit. With ``ready=False`` it is yielded at once, while the model loads."""
+    fd, log_name = tempfile.mkstemp(prefix="streaminfer-serve-", suffix=".log")
+    os.close(fd)
+    log_path = Path(log_name)
     try:
-        wait_ready(server)
-        yield server
+        port = launch.free_port()
+        child = launch.start(serve_args(model_path, port, *extra), port, log_path)
+        server = RunningServer(child.process, child.port, child.log_path, api_key)
+        try:
+            if ready:
+                server.wait_healthy(HEALTH_PATH, STARTUP_TIMEOUT_S)
+            yield server
+        finally:
+            server.stop()
     finally:
-        stop(server)
+        log_path.unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="session", name="api_server")
-def api_server_fixture(model_path: Path) -> Iterator[RunningServer]:
-    with running(
-        model_path,
-        "--max-body-size",
-        str(MAX_BODY_BYTES),
-        "--sse-ping-interval",
-        str(SSE_PING_INTERVAL_S),
-        "--max-sessions",
-        "12",
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="session", name="auth_server")
-def auth_server_fixture(model_path: Path) -> Iterator[RunningServer]:
-    with running(
-        model_path,
-        "--api-key",
-        *API_KEYS,
-        "--max-sessions",
-        str(AUTH_MAX_SESSIONS),
-        api_key=API_KEYS[0],
-    ) as server:
-        yield server
-
-
-@pytest.fixture(name="client")
-def client_fixture(api_server: RunningServer) -> Iterator[httpx.Client]:
-    with api_server.client() as c:
-        yield c
-
-
-@pytest.fixture(name="session_id")
-def session_id_fixture(client: httpx.Client) -> Iterator[str]:
-    """A fresh ohlcv session, deleted afterwards."""
-    with session(client, "ohlcv") as sid:
-        yield sid
-
-
-# -- helpers ---------------------------------------------------------------
+# -- records, sessions and responses ---------------------------------------
 
 RECORD_EXAMPLES: dict[str, Callable[[int], dict[str, Any]]] = {
     "ohlcv": lambda i: {
@@ -233,18 +119,6 @@ def session(client: httpx.Client, data_type: str = "ohlcv", **body: Any) -> Iter
         client.delete(f"/v1/sessions/{session_id}")
 
 
-def wait_for(predicate: Callable[[], T | None], timeout: float = WAIT_S, interval: float = 0.1) -> T:
-    """Poll until ``predicate`` returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:g} s")
-        time.sleep(interval)
-
-
 def wait_answered(client: httpx.Client, session_id: str, query: str) -> dict[str, Any]:
     """The flash query's entry once it is answered at the session's current data version."""
 
@@ -256,7 +130,12 @@ def wait_answered(client: httpx.Client, session_id: str, query: str) -> dict[str
                 return dict(item)
         return None
 
-    return wait_for(answered)
+    return wait_for(answered, what=f"an answer to {query!r}")
+
+
+def subscribers(client: httpx.Client) -> int:
+    """How many SSE and WebSocket subscribers the server holds, all sessions together."""
+    return int(client.get("/v1/internal/stats").json()["subscribers"])
 
 
 def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ flavour: the installed wheel is native, this tree portable.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -27,8 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO_ROOT / "build" / "portable-tests"
 BUILD_JOBS = 2  # small CI machines: llama.cpp objects are memory hungry
 
-# Every name is a CMake target and an executable of the same name in BUILD_DIR
-# (or a sub-folder of it); test_cpp.py runs each as a test.
+# Every name is a CMake target and a ctest test of the same name
+# (tests/cpp/CMakeLists.txt); test_cpp.py runs each as a pytest test.
 CPP_TEST_TARGETS: tuple[str, ...] = (
     "test-spsc-ring",
     "test-spsc-ring-tsan",
@@ -40,8 +39,7 @@ CPP_TEST_TARGETS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class PortableBuild:
-    root: Path
-    binaries: dict[str, Path]  # C++ test target -> executable
+    root: Path  # the build tree, where ctest finds the C++ tests
     python_module: Path  # the portable _core
     library_dir: Path  # _core, libstreaminfer-{llama,ggml,ggml-base}.so and the CPU variants libggml-cpu-*.so
 
@@ -51,7 +49,7 @@ class PortableBuild:
         return {p.name[len(prefix) : -len(".so")]: p for p in sorted(self.library_dir.glob(f"{prefix}*.so"))}
 
 
-def _tool(name: str) -> str:
+def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pytest.fail(
@@ -83,8 +81,8 @@ def _find(pattern: str) -> Path:
 def build() -> PortableBuild:
     import pybind11
 
-    cmake = _tool("cmake")
-    ninja = _tool("ninja")
+    cmake = require_tool("cmake")
+    ninja = require_tool("ninja")
     _run_step(
         "CMake configure",
         [
@@ -97,6 +95,9 @@ def build() -> PortableBuild:
             "-DGGML_CUDA=OFF",
             "-DSTREAMINFER_BUILD_TESTS=ON",
             "-DSTREAMINFER_BUILD_PYTHON_MODULE=ON",
+            # No model path baked into the ctest tests: the engine tests read
+            # STREAMINFER_TEST_MODEL at run time (test_cpp.py sets it).
+            "-DSTREAMINFER_TEST_MODEL=",
             f"-DPython_EXECUTABLE={sys.executable}",
             f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
         ],
@@ -114,17 +115,11 @@ def build() -> PortableBuild:
             *CPP_TEST_TARGETS,
         ],
     )
-    binaries = {}
-    for target in CPP_TEST_TARGETS:
-        path = _find(target)
-        if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} is not executable", pytrace=False)
-        binaries[target] = path
     library_dir = _find("libggml-cpu-x64.so").parent
     modules = sorted(library_dir.glob("_core*.so"))
     if len(modules) != 1:
         pytest.fail(f"expected one _core module in {library_dir}, found {modules}", pytrace=False)
-    return PortableBuild(root=BUILD_DIR, binaries=binaries, python_module=modules[0], library_dir=library_dir)
+    return PortableBuild(root=BUILD_DIR, python_module=modules[0], library_dir=library_dir)
 
 
 # --- what instructions a binary holds ------------------------------------------

@@ -1,11 +1,28 @@
-"""Fixtures shared by every Python test (models, engine, API)."""
+"""Fixtures shared by every Python test (models, builds, API servers).
+
+Helpers that are plain functions live in the helper modules (api_server.py,
+engine_helpers.py, build_helpers.py, polling.py); the fixtures live here
+only. A session fixture starts the first time a test asks for it, so a run of
+the engine tests alone builds nothing and starts no server.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from api_server import (
+    API_KEYS,
+    AUTH_MAX_SESSIONS,
+    MAX_BODY_BYTES,
+    SSE_PING_INTERVAL_S,
+    RunningServer,
+    serving,
+    session,
+)
 from build_helpers import PortableBuild, build
 
 from streaminfer.models import resolve_model
@@ -28,3 +45,40 @@ def portable_build() -> PortableBuild:
     Building llama.cpp in every CPU variant takes minutes on 2 cores: the first
     test that asks for it is charged the time."""
     return build()
+
+
+@pytest.fixture(scope="session")
+def api_server(model_path: Path) -> Iterator[RunningServer]:
+    """No auth, a 1 MiB body / WebSocket frame limit, an SSE ping every 0.5 s, 12 sessions."""
+    with serving(
+        model_path,
+        *("--max-body-size", str(MAX_BODY_BYTES)),
+        *("--sse-ping-interval", str(SSE_PING_INTERVAL_S)),
+        *("--max-sessions", "12"),
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def auth_server(model_path: Path) -> Iterator[RunningServer]:
+    """Two API keys (requests carry the first) and at most AUTH_MAX_SESSIONS sessions."""
+    with serving(
+        model_path,
+        *("--api-key", *API_KEYS),
+        *("--max-sessions", str(AUTH_MAX_SESSIONS)),
+        api_key=API_KEYS[0],
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def client(api_server: RunningServer) -> Iterator[httpx.Client]:
+    with api_server.client() as c:
+        yield c
+
+
+@pytest.fixture
+def session_id(client: httpx.Client) -> Iterator[str]:
+    """A fresh ohlcv session, deleted afterwards."""
+    with session(client, "ohlcv") as sid:
+        yield sid

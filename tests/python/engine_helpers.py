@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 import select
-import time
 from collections.abc import Callable
 from typing import Any
+
+from polling import wait_for
 
 from streaminfer import _core
 
@@ -35,20 +36,12 @@ def ohlcv_records(
     return out
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 120.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def wait_idle(
     session: _core.Session, expected_enqueued: int | None = None, timeout: float = 180.0
-) -> dict[str, Any]:
+) -> _core.SessionState:
     """Waits until every enqueued record was decoded or skipped (and flash queries answered)."""
 
-    def idle() -> bool:
+    def idle() -> _core.SessionState | None:
         st = session.state()
         settled = (
             st.counters.items_processed + st.counters.skipped == st.counters.total_enqueued
@@ -56,10 +49,9 @@ def wait_idle(
         )
         if expected_enqueued is not None:
             settled = settled and st.counters.total_enqueued == expected_enqueued
-        return bool(settled)
+        return st if settled else None
 
-    wait_until(idle, timeout, f"session {session.session_id} to go idle")
-    return session.state()
+    return wait_for(idle, timeout, f"session {session.session_id} to go idle", interval=0.02)
 
 
 class EventCollector:
@@ -78,9 +70,14 @@ class EventCollector:
             e for e in self.events if e["session_id"] == session_id and (kind is None or e["type"] == kind)
         ]
 
-    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate(self.events):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for events")
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 120.0, what: str = "events") -> None:
+        """Until ``predicate()`` holds over the events collected so far; the time between
+        checks is spent waiting on event_fd, so an event is seen as soon as it comes."""
+
+        def seen() -> bool:
+            if predicate():
+                return True
             self.pump()
+            return predicate()
+
+        wait_for(seen, timeout, what, interval=0.0)

@@ -6,15 +6,8 @@ import json
 
 import httpx
 import pytest
-from api_server import (
-    API_KEYS,
-    AUTH_MAX_SESSIONS,
-    WAIT_S,
-    RunningServer,
-    assert_error,
-    auth_server_fixture,  # noqa: F401  (fixtures)
-    sse_events,
-)
+from api_server import API_KEYS, AUTH_MAX_SESSIONS, RunningServer, assert_error, sse_events
+from polling import WAIT_S
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 

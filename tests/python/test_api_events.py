@@ -7,24 +7,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-from api_server import (  # noqa: F401  (fixtures)
-    WAIT_S,
-    RunningServer,
-    api_server_fixture,
-    client_fixture,
-    records,
-    session,
-    sse_events,
-    wait_for,
-)
+from api_server import RunningServer, records, session, sse_events, subscribers
+from polling import WAIT_S, wait_for
 
 FLASH_READY_KEYS = {"type", "id", "query", "value", "confidence", "data_version", "evaluated_at"}
 DATA_UPDATED_KEYS = {"type", "data_version", "data_count", "pos_next"}
-
-
-def _subscribers(client: httpx.Client) -> int:
-    return int(client.get("/v1/internal/stats").json()["subscribers"])
 
 
 def _until(
@@ -89,7 +76,7 @@ def test_ping_comment_after_silence(api_server: RunningServer) -> None:
 
 def test_disconnect_releases_the_subscription(api_server: RunningServer) -> None:
     with api_server.client() as client, session(client, "event") as sid:
-        wait_for(lambda: _subscribers(client) == 0)
+        wait_for(lambda: subscribers(client) == 0)
         with contextlib.ExitStack() as stack:
             readers = []  # keep the line iterators: dropping one closes its connection
             for _ in range(3):
@@ -97,11 +84,11 @@ def test_disconnect_releases_the_subscription(api_server: RunningServer) -> None
                 response = stack.enter_context(stream_client.stream("GET", f"/v1/sessions/{sid}/events"))
                 readers.append(sse_events(response.iter_lines()))
                 assert next(readers[-1])[0] == "connected"
-            assert _subscribers(client) == 3
+            assert subscribers(client) == 3
             listing = client.get("/v1/sessions").json()["sessions"]
             assert next(s for s in listing if s["session_id"] == sid)["in_use"] is True
         # All three hung up: the subscriptions are gone at once, not at the next ping.
-        wait_for(lambda: _subscribers(client) == 0, timeout=10)
+        wait_for(lambda: subscribers(client) == 0, timeout=10)
         listing = client.get("/v1/sessions").json()["sessions"]
         assert next(s for s in listing if s["session_id"] == sid)["in_use"] is False
 
@@ -117,4 +104,4 @@ def test_deleting_the_session_ends_the_stream(api_server: RunningServer) -> None
             for name, _, raw in frames:  # only pings until the server ends the stream
                 assert (name, raw) == (None, ": ping")
                 assert time.monotonic() < deadline, "the stream did not end"
-        wait_for(lambda: _subscribers(client) == 0, timeout=10)
+        wait_for(lambda: subscribers(client) == 0, timeout=10)

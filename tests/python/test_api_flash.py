@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from api_server import (  # noqa: F401  (fixtures)
-    api_server_fixture,
-    assert_error,
-    client_fixture,
-    records,
-    session,
-    session_id_fixture,
-    wait_answered,
-)
+from api_server import assert_error, records, session, wait_answered
 
 Q_KEYS = {
     "id",

@@ -6,20 +6,8 @@ import re
 import threading
 
 import httpx
-from api_server import (  # noqa: F401  (fixtures)
-    CTX_SIZE,
-    WAIT_S,
-    RunningServer,
-    api_server_fixture,
-    assert_error,
-    client_fixture,
-    records,
-    session,
-    session_id_fixture,
-    sse_events,
-    wait_answered,
-    wait_for,
-)
+from api_server import CTX_SIZE, RunningServer, assert_error, records, session, sse_events, wait_answered
+from polling import WAIT_S, wait_for
 
 GENERATE_KEYS = {
     "text",

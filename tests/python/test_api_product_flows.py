@@ -12,15 +12,8 @@ import time
 from typing import Any
 
 import httpx
-from api_server import (  # noqa: F401  (fixtures)
-    WAIT_S,
-    RunningServer,
-    api_server_fixture,
-    client_fixture,
-    records,
-    sse_events,
-    wait_answered,
-)
+from api_server import RunningServer, records, sse_events, wait_answered
+from polling import WAIT_S
 from websockets.sync.client import connect
 
 

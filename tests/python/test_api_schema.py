@@ -13,17 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import (  # noqa: F401  (fixtures)
-    WAIT_S,
-    RunningServer,
-    api_server_fixture,
-    assert_error,
-    client_fixture,
-    records,
-    session,
-    sse_events,
-    wait_answered,
-)
+from api_server import RunningServer, assert_error, records, session, sse_events, wait_answered
+from polling import WAIT_S
 from websockets.sync.client import connect
 
 Spec = Any
@@ -52,22 +43,15 @@ SUMMARY = {
     "in_use": bool,
 }
 LIST = {"sessions": [SUMMARY], "count": int, "max_sessions": int}
+# A session's state: its listing entry and where its data and text stand.
 STATE = {
-    "session_id": str,
+    **SUMMARY,
     "type": str,
-    "n_tokens": int,
-    "context_size": int,
     "pos_min": int,
     "pos_max": int,
     "pos_next": int,
-    "prefix_end": int,
     "data_region": REGION,
     "data_count": int,
-    "last_inject_us": int,
-    "cache_usage": float,
-    "created_at": int,
-    "last_used_at": int,
-    "in_use": bool,
     "context_text": str,
 }
 SLOTS = {
@@ -79,14 +63,9 @@ SLOTS = {
 }
 APPEND = {"n_tokens_added": int, "total_tokens": int, "pos_max": int}
 MARK_PREFIX = {"prefix_end": int, "message": str}
-PUSH = {
-    "pushed": int,
-    "dropped": int,
-    "queue_size": int,
-    "queue_capacity": int,
-    "total_enqueued": int,
-    "total_dropped": int,
-}
+PUSH = dict.fromkeys(
+    ("pushed", "dropped", "queue_size", "queue_capacity", "total_enqueued", "total_dropped"), int
+)
 STATUS = {
     "type": str,
     "streaming": {
@@ -210,15 +189,9 @@ GENERATE = {
 TOKEN_FRAME = {"done": bool, "token": str, "pos": int}
 DONE_FRAME = {"done": bool, "text": str, "n_tokens": int}
 CONNECTED_SSE = {"type": str, "data_version": int, "flash_queries": int}
-FLASH_READY = {
-    "type": str,
-    "id": int,
-    "query": str,
-    "value": str,
-    "confidence": float,
-    "data_version": int,
-    "evaluated_at": int,
-}
+# A pushed answer: the fields the flash listing gives it (Q), with the same types.
+ANSWER_KEYS = ("id", "query", "value", "confidence", "data_version", "evaluated_at")
+FLASH_READY = {"type": str, **{key: Q[key] for key in ANSWER_KEYS}}
 DATA_UPDATED = {"type": str, "data_version": int, "data_count": int, "pos_next": int}
 WS_CONNECTED = {"session_id": str, "data_version": int, "streaming": bool, "flash_queries": int}
 WS_ACK = {"pushed": int, "dropped": int, "queue_size": int}

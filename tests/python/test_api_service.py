@@ -7,24 +7,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from api_server import (  # noqa: F401  (fixtures)
-    api_server_fixture,
-    assert_error,
-    client_fixture,
-    free_port,
-    launch,
-    serve_command,
-    server_env,
-    sse_events,
-    stop,
-)
+from api_server import CTX_SIZE, THREADS, assert_error, serve_args, serving, sse_events
+from polling import wait_for
 
 from streaminfer import _core
+from streaminfer.server.launch import child_env, free_port
 
 
 def test_health_and_models(client: httpx.Client, model_path: Path) -> None:
@@ -62,26 +53,25 @@ def test_internal_stats(client: httpx.Client) -> None:
 
 def test_startup_loads_then_reports_ready(model_path: Path) -> None:
     """While the model loads, health is 503 in the error shape (or the port is not open yet)."""
-    server = launch(model_path)
-    try:
-        seen: set[int] = set()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+    seen: set[int] = set()
+    with serving(model_path, ready=False) as server:
+
+        def healthy() -> bool:
             assert server.process.poll() is None, server.log()
             try:
                 response = httpx.get(f"{server.base_url}/v1/health", timeout=5, trust_env=False)
             except httpx.TransportError:
-                time.sleep(0.02)
-                continue
+                return False
             seen.add(response.status_code)
             if response.status_code == 503:
                 assert_error(response, 503)
-            if response.status_code == 200:
-                break
-            time.sleep(0.02)
+            return response.status_code == 200
+
+        wait_for(healthy, 300, "the health route to answer 200", interval=0.02)
         assert 200 in seen and seen <= {200, 503}, seen
         log = server.log()
-        assert f"loading model {model_path}" in log and "ctx 1024" in log and "threads 2" in log
+        # The server's own line, whole: the log starts with the command, which names the options too.
+        assert f"loading model {model_path} (ctx {CTX_SIZE}, threads {THREADS})" in log
         assert f"listening on http://127.0.0.1:{server.port}" in log
 
         # SIGTERM with an SSE stream open: the stream ends cleanly and the process exits.
@@ -95,17 +85,15 @@ def test_startup_loads_then_reports_ready(model_path: Path) -> None:
         # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -15).
         assert server.process.wait(timeout=60) in (0, -signal.SIGTERM), server.log()
         assert "Traceback" not in server.log(), server.log()
-    finally:
-        stop(server)
 
 
 def test_unknown_model_exits_with_a_message() -> None:
     result = subprocess.run(
-        serve_command("/nonexistent/model.gguf", free_port()),
+        serve_args("/nonexistent/model.gguf", free_port()),
         capture_output=True,
         text=True,
         timeout=120,
-        env=server_env(),
+        env=child_env(),
     )
     assert result.returncode == 2
     assert "streaminfer: error:" in result.stderr and "/nonexistent/model.gguf" in result.stderr
@@ -117,7 +105,7 @@ def test_a_file_that_is_not_a_model_exits_non_zero() -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(b"not a gguf file" * 100)
         result = subprocess.run(
-            serve_command(name, free_port()), capture_output=True, text=True, timeout=120, env=server_env()
+            serve_args(name, free_port()), capture_output=True, text=True, timeout=120, env=child_env()
         )
         assert result.returncode != 0
         assert "engine failed to start" in result.stderr
@@ -130,7 +118,7 @@ def test_python_dash_m_and_help() -> None:
         [sys.executable, "-m", "streaminfer", "serve", "--help"],
         capture_output=True,
         text=True,
-        env=server_env(),
+        env=child_env(),
     )
     assert result.returncode == 0
     for flag in (
@@ -144,11 +132,11 @@ def test_python_dash_m_and_help() -> None:
 def run_serve(model_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """``streaminfer serve`` with options that should stop it before it listens."""
     return subprocess.run(
-        serve_command(model_path, free_port(), *options),
+        serve_args(model_path, free_port(), *options),
         capture_output=True,
         text=True,
         timeout=120,
-        env=server_env(),
+        env=child_env(),
     )
 
 

@@ -7,15 +7,7 @@ import time
 from typing import Any
 
 import httpx
-from api_server import (  # noqa: F401  (fixtures)
-    CTX_SIZE,
-    api_server_fixture,
-    assert_error,
-    client_fixture,
-    create_session,
-    records,
-    session,
-)
+from api_server import CTX_SIZE, assert_error, create_session, records, session
 
 SESSION_ID = re.compile(r"^sess_[0-9a-f]{24,}$")
 

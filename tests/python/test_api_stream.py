@@ -9,17 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import (  # noqa: F401  (fixtures)
-    MAX_BODY_BYTES,
-    RECORD_EXAMPLES,
-    api_server_fixture,
-    assert_error,
-    client_fixture,
-    records,
-    session,
-    session_id_fixture,
-    wait_for,
-)
+from api_server import MAX_BODY_BYTES, RECORD_EXAMPLES, assert_error, records, session
+from polling import wait_for
 
 PUSH_KEYS = {"pushed", "dropped", "queue_size", "queue_capacity", "total_enqueued", "total_dropped"}
 

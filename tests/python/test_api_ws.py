@@ -8,17 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import (  # noqa: F401  (fixtures)
-    MAX_BODY_BYTES,
-    WAIT_S,
-    RunningServer,
-    api_server_fixture,
-    client_fixture,
-    records,
-    session,
-    session_id_fixture,
-    wait_for,
-)
+from api_server import MAX_BODY_BYTES, RunningServer, records, session, subscribers
+from polling import WAIT_S, wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -46,10 +37,6 @@ def recv_until(ws: ClientConnection, kind: str, timeout: float = WAIT_S) -> dict
             data: dict[str, Any] = frame["data"]
             return data
         assert time.monotonic() < deadline, f"no {kind} frame within {timeout:g} s"
-
-
-def _subscribers(client: httpx.Client) -> int:
-    return int(client.get("/v1/internal/stats").json()["subscribers"])
 
 
 def test_connect_push_events_ping_close(api_server: RunningServer) -> None:
@@ -93,7 +80,7 @@ def test_connect_push_events_ping_close(api_server: RunningServer) -> None:
             with pytest.raises(ConnectionClosed):
                 while True:
                     ws.recv(timeout=WAIT_S)
-        wait_for(lambda: _subscribers(client) == 0, timeout=10)
+        wait_for(lambda: subscribers(client) == 0, timeout=10)
         status = client.get(f"/v1/sessions/{sid}/stream/status").json()
         assert status["statistics"]["total_enqueued"] == 3
 
@@ -150,4 +137,4 @@ def test_deleting_the_session_closes_the_socket(api_server: RunningServer, clien
             while True:
                 ws.recv(timeout=WAIT_S)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-    wait_for(lambda: _subscribers(client) == 0, timeout=10)
+    wait_for(lambda: subscribers(client) == 0, timeout=10)

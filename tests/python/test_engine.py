@@ -13,7 +13,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from engine_helpers import EventCollector, ohlcv_records, wait_idle, wait_until
+from engine_helpers import EventCollector, ohlcv_records, wait_idle
+from polling import wait_for
 
 from streaminfer import _core
 
@@ -83,7 +84,7 @@ def test_data_version_bumps_once_per_batch(engine: _core.Engine, events: EventCo
         wait_idle(s, expected_enqueued=i + 1)
     st = s.state()
     assert st.data_version == st.counters.batches_processed == 3
-    events.wait_for(lambda _: len(events.of(s.session_id, "data_updated")) == 3)
+    events.wait_for(lambda: len(events.of(s.session_id, "data_updated")) == 3)
     versions = [e["data_version"] for e in events.of(s.session_id, "data_updated")]
     assert versions == [1, 2, 3]
     engine.destroy_session(s.session_id)
@@ -118,7 +119,7 @@ def test_generate_is_not_starved_by_a_stream_flood(engine: _core.Engine, events:
     s.push(ohlcv_records(s.window_size, seed=4))  # a backlog of several batches
     rid = s.generate("What is the last close?", max_tokens=4)
     events.wait_for(
-        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events)
+        lambda: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events)
     )
     done_at = next(
         i for i, e in enumerate(events.events) if e.get("request_id") == rid and e["type"] == "generate_done"
@@ -143,7 +144,12 @@ def test_flash_answers_after_each_batch_and_cache_hits(engine: _core.Engine, eve
         s.push(records[batch * 3 : batch * 3 + 3])
         wait_idle(s, expected_enqueued=batch * 3 + 3)
         version = s.data_version()
-        wait_until(lambda v=version: all(q.data_version == v for q in s.list_flash()), 120, "flash answers")
+        wait_for(
+            lambda v=version: all(q.data_version == v for q in s.list_flash()),
+            120,
+            "flash answers",
+            interval=0.02,
+        )
         for q in s.list_flash():
             assert q.has_answer
             assert 0.0 <= q.confidence <= 1.0
@@ -156,7 +162,7 @@ def test_flash_answers_after_each_batch_and_cache_hits(engine: _core.Engine, eve
     assert hit.id == 1 and hit.data_version == s.data_version()
     assert hit.value == next(q.value for q in s.list_flash() if q.id == 1)
     assert s.cached_answer("Something else?") is None
-    events.wait_for(lambda _: len(events.of(s.session_id, "flash_ready")) >= 2)
+    events.wait_for(lambda: len(events.of(s.session_id, "flash_ready")) >= 2)
     ready = events.of(s.session_id, "flash_ready")
     assert all(0.0 <= e["confidence"] <= 1.0 for e in ready)
     # Deleting stops answering it.
@@ -194,7 +200,7 @@ def test_generate_streams_tokens_without_disturbing_the_live_context(
     text_before = s.context_text()
     rid = s.generate("What is the heart rate?", max_tokens=12)
     events.wait_for(
-        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events)
+        lambda: any(e.get("request_id") == rid and e["type"] == "generate_done" for e in events.events)
     )
     tokens = [e for e in events.events if e.get("request_id") == rid and e["type"] == "token"]
     done = next(e for e in events.events if e.get("request_id") == rid and e["type"] == "generate_done")
@@ -216,10 +222,10 @@ def test_generate_can_be_cancelled_and_stops_when_its_session_goes(
 ) -> None:
     s = engine.create_session(new_id(), "iot", context_size=1024)
     rid = s.generate("Write a very long story about sensors.", max_tokens=200)
-    events.wait_for(lambda _: any(e.get("request_id") == rid and e["type"] == "token" for e in events.events))
+    events.wait_for(lambda: any(e.get("request_id") == rid and e["type"] == "token" for e in events.events))
     assert s.cancel(rid) is True
     events.wait_for(
-        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_error" for e in events.events)
+        lambda: any(e.get("request_id") == rid and e["type"] == "generate_error" for e in events.events)
     )
     n_tokens = len([e for e in events.events if e.get("request_id") == rid and e["type"] == "token"])
     assert n_tokens < 200
@@ -227,10 +233,10 @@ def test_generate_can_be_cancelled_and_stops_when_its_session_goes(
     assert s.cancel(rid) is False  # finished: nothing to cancel
 
     rid = s.generate("Write another very long story.", max_tokens=200)
-    events.wait_for(lambda _: any(e.get("request_id") == rid and e["type"] == "token" for e in events.events))
+    events.wait_for(lambda: any(e.get("request_id") == rid and e["type"] == "token" for e in events.events))
     assert engine.destroy_session(s.session_id) is True  # returns once the context is freed
     events.wait_for(
-        lambda _: any(e.get("request_id") == rid and e["type"] == "generate_error" for e in events.events)
+        lambda: any(e.get("request_id") == rid and e["type"] == "generate_error" for e in events.events)
     )
     assert len([e for e in events.events if e.get("request_id") == rid and e["type"] == "token"]) < 200
 
@@ -409,7 +415,12 @@ def test_worker_threads_yield_to_the_event_loop(model_path: Path) -> None:
 
         # Each thread lowers its own priority as it starts: give them the moment.
         expected = min(19, base + 7)
-        wait_until(lambda: set(workers().values()) == {expected}, 10.0, f"new threads at nice {expected}")
+        wait_for(
+            lambda: set(workers().values()) == {expected},
+            10.0,
+            f"new threads at nice {expected}",
+            interval=0.02,
+        )
         assert len(workers()) >= 2  # the decode thread and the tokenization worker
         assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the caller's thread is untouched
     finally:

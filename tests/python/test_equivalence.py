@@ -17,21 +17,10 @@ import pytest
 from engine_helpers import ohlcv_records, wait_idle
 
 from streaminfer import _core
+from streaminfer.samples import OHLCV_QUESTIONS
 
-QUESTIONS = [
-    "Is the trend bullish or bearish?",
-    "What is the last close?",
-    "What is the highest high?",
-    "What is the lowest low?",
-    "What was the first open?",
-    "Is volume rising or falling?",
-    "What is the last volume?",
-    "How many records are there?",
-    "Did the price go up in the last record?",
-    "What time is the last record?",
-    "Summarize the data in one word.",
-    "What is the close of the first record?",
-]
+# The probes: the first twelve of the example questions (the bounds below were measured over these).
+QUESTIONS = OHLCV_QUESTIONS[:12]
 
 
 @pytest.fixture(scope="module")
