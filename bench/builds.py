@@ -51,7 +51,7 @@ def use_core_from(folder: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules["streaminfer._core"] = module
     spec.loader.exec_module(module)
-    streaminfer._core = module  # type: ignore[attr-defined]
+    streaminfer._core = module
 
 
 def run_child(name: str, child_args: list[str], what: str) -> dict[str, Any]:

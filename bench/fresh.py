@@ -15,6 +15,7 @@ question (``bench/adhoc.py``) when asked for, and draws the figure
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -196,10 +197,10 @@ def run(ctx: Context) -> dict[str, Any]:
         "prompt_prefix": text.prefix,
     }
     for key, label, reuse in (("peer_a", "peer (a)", 0), ("peer_b", "peer (b)", 64)):
-        out[key] = timed(
-            label,
-            lambda r=reuse: peer_mode(ctx.model, ctx.threads, text, windows, args.steps, r, adhoc_window),
+        contender = functools.partial(
+            peer_mode, ctx.model, ctx.threads, text, windows, args.steps, reuse, adhoc_window
         )
+        out[key] = timed(label, contender)
     out["ours"] = timed("ours", lambda: ours_fresh(ctx.model, ctx.threads, windows, args.steps, adhoc_window))
     fresh_answer_latency(out, windows, args.plot)
     return out

@@ -10,6 +10,7 @@ prints the tables of an earlier file without measuring.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 from typing import Any, Protocol, cast
@@ -67,7 +68,7 @@ def measure(ctx: Context, chosen: tuple[Measurement, ...], out: str, command: st
     try:
         for m in sorted(chosen, key=lambda m: not m.first):
             if m.result_key not in results:
-                results[m.result_key] = timed(m.name, lambda m=m: section(m.runner_module).run(ctx))
+                results[m.result_key] = timed(m.name, functools.partial(section(m.runner_module).run, ctx))
                 write_json(out, results)
     finally:
         ctx.close()
