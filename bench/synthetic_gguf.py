@@ -12,7 +12,7 @@ byte tokens, the printable ASCII characters (each alone and after a space), and
 filler. Every digit and punctuation mark is its own token, as with SmolLM2, so
 a record costs more tokens than with Llama 3's real tokenizer.
 
-Run: ``python bench/synthetic_gguf.py OUT.gguf``; ``--layers``, ``--embd``,
+Run: ``python -m bench.synthetic_gguf OUT.gguf`` (from the repository root); ``--layers``, ``--embd``,
 ``--ff``, ``--heads``, ``--kv-heads`` and ``--vocab`` shrink it (the tests
 write a model of a few hundred kB with them). Needs the ``gguf`` package.
 """
@@ -156,8 +156,20 @@ def write(path: Path, shape: Shape, seed: int) -> None:
     print(f"synthetic_gguf: wrote {path} in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def create(out: Path, shape: Shape, seed: int = 0) -> None:
+    """Write the model to ``out``, through a partial file so that ``out`` is whole or absent."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    write(partial, shape, seed)
+    partial.replace(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.synthetic_gguf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("out", type=Path)
     p.add_argument("--layers", type=int, default=Shape.n_layer, help="(default: %(default)s, as the 8B)")
     p.add_argument("--embd", type=int, default=Shape.n_embd, help="(default: %(default)s)")
@@ -166,16 +178,13 @@ def main() -> int:
     p.add_argument("--kv-heads", type=int, default=Shape.n_head_kv, help="(default: %(default)s)")
     p.add_argument("--vocab", type=int, default=Shape.n_vocab, help="at least 512 (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     shape = Shape(args.layers, args.embd, args.ff, args.heads, args.kv_heads, args.vocab)
     if shape.n_embd % Q4_0_BLOCK or shape.n_ff % Q4_0_BLOCK or shape.n_embd % shape.n_head:
         p.error(f"--embd and --ff must be multiples of {Q4_0_BLOCK}, and --embd of --heads")
     if shape.n_vocab < 512:
         p.error("--vocab must be at least 512 (the stand-in vocabulary has 448 fixed tokens)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.name + ".partial")
-    write(partial, shape, args.seed)
-    partial.replace(args.out)
+    create(args.out, shape, args.seed)
     return 0
 
 

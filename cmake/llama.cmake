@@ -78,8 +78,8 @@ endif()
 # left over from another flavour, it would name targets this one lacks.
 unset(GGML_AVAILABLE_BACKENDS CACHE)
 # llama.cpp's tools only with STREAMINFER_LLAMA_BENCH, for the benchmarks that
-# run llama-bench beside _core on the same ggml build (bench/bench_gpu.py); they
-# are built only on request (--target llama-bench).
+# run llama-bench beside _core on the same ggml build (python -m bench gpu,
+# bench/gpu.py); they are built only on request (--target llama-bench).
 set(LLAMA_BUILD_COMMON   ${STREAMINFER_LLAMA_BENCH} CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_TESTS    OFF CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_TOOLS    ${STREAMINFER_LLAMA_BENCH} CACHE BOOL "" FORCE)

@@ -114,8 +114,12 @@ def q4_0_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--vocab",
         "512",
     )
-    script = REPO_ROOT / "bench" / "synthetic_gguf.py"
-    subprocess.run([sys.executable, str(script), str(path), *shape], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "bench.synthetic_gguf", str(path), *shape],
+        check=True,
+        capture_output=True,
+        cwd=REPO_ROOT,
+    )
     return path
 
 

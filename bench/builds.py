@@ -10,17 +10,18 @@ copied with only that variant), i.e. what an older CPU gets: e.g. ``haswell``
 
 Each build runs in its own child process (two builds of ggml do not share a
 process), the builds alternate ``--rounds`` times, and each round measures
-``bench_engine.sustained_ingest`` (an OHLCV session kept fed, decode never
+sustained ingest (``bench/ingest.py``: an OHLCV session kept fed, decode never
 idle) for ``--seconds``. Prints a markdown table of medians and writes
 bench/out/builds.json.
 
-Run: ``python bench/bench_builds.py`` (after ``pytest tests/python/test_cpu_dispatch.py``,
-which builds build/portable-tests).
+Run after ``pytest tests/python/test_cpu_dispatch.py``, which builds
+build/portable-tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -29,26 +30,53 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import benchlib
-from benchlib import ROOT, median, table
+from bench import ROOT
+from bench.report import machine, machine_line, table, write_json
+from bench.stats import median
 
 DEFAULT_PORTABLE = ROOT / "build" / "portable-tests" / "bin"
+
+
+def use_core_from(folder: Path) -> None:
+    """Make the ``_core`` module in ``folder`` (another build's) ``streaminfer._core``
+    for this process. Call it before anything imports ``streaminfer._core``; two
+    builds of ggml must not share a process."""
+    import streaminfer
+
+    modules = sorted(folder.glob("_core*.so"))
+    if not modules:
+        raise SystemExit(f"no _core module in {folder}")
+    spec = importlib.util.spec_from_file_location("streaminfer._core", modules[0])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["streaminfer._core"] = module
+    spec.loader.exec_module(module)
+    streaminfer._core = module
+
+
+def run_child(name: str, child_args: list[str], what: str) -> dict[str, Any]:
+    """``python -m bench NAME --child ...`` in a process of its own; its last line of output, as JSON."""
+    command = [sys.executable, "-m", "bench", name, "--child", *child_args]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench {name}: {what} failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def child(core_dir: str, model: str, threads: int, seconds: float) -> dict[str, Any]:
     """In the child: make ``core_dir``'s _core (or the installed one) streaminfer._core, then measure."""
     if core_dir:
-        benchlib.use_core_from(Path(core_dir))
-    import bench_engine  # after the swap: it imports streaminfer._core
+        use_core_from(Path(core_dir))
+    from bench import engine_state, ingest  # after the swap: they import streaminfer._core
     from streaminfer import _core
 
-    info = _core.system_info()
     engine = _core.Engine(model, n_ctx=2048, n_threads=threads)
     try:
-        result = bench_engine.sustained_ingest(engine, seconds, warmup_s=5.0)
+        result = ingest.sustained_ingest(engine, seconds, warmup_s=5.0)
     finally:
         engine.close()
-    result.update(build=info.build, variant=info.cpu_variant, features=list(info.cpu_features))
+    result.update(engine_state.build_description())
     return result
 
 
@@ -64,17 +92,12 @@ def single_variant_folder(portable: Path, variant: str, into: Path) -> Path:
     return folder
 
 
-def run_child(core_dir: str, args: argparse.Namespace, model: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", core_dir, model, str(args.threads), str(args.seconds)]
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"bench_builds: {core_dir or 'native'} failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench builds",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--portable", type=Path, default=DEFAULT_PORTABLE, help="a portable build's folder")
     p.add_argument("--variants", nargs="*", default=["haswell", "x64"], help="single variants to add")
     p.add_argument("--model", default="default")
@@ -82,7 +105,11 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    args = p.parse_args()
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     if args.child:
         core_dir, model, threads, seconds = args.child
         print(json.dumps(child(core_dir, model, int(threads), float(seconds))))
@@ -92,7 +119,7 @@ def main() -> int:
 
     if not any(args.portable.glob("_core*.so")):
         raise SystemExit(
-            f"bench_builds: no portable _core in {args.portable}: build it with "
+            f"bench builds: no portable _core in {args.portable}: build it with "
             "`pytest tests/python/test_cpu_dispatch.py` or pass --portable DIR"
         )
     model = str(resolve_model(args.model))
@@ -105,7 +132,8 @@ def main() -> int:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in builds}
         for r in range(args.rounds):
             for name, core_dir in builds.items():
-                result = run_child(core_dir, args, model)
+                child_args = [core_dir, model, str(args.threads), str(args.seconds)]
+                result = run_child("builds", child_args, core_dir or "native")
                 runs[name].append(result)
                 print(
                     f"  round {r + 1} {name} ({result['variant']}): {result['tokens_per_s_wall']:.0f} tok/s",
@@ -118,16 +146,11 @@ def main() -> int:
         decode = median([run["tokens_per_s_decode"] for run in results])
         rows.append((name, results[0]["variant"], f"{wall:.0f}", f"{decode:.0f}", f"{wall / native:.2f}"))
     header = ("build", "CPU backend", "ingest tok/s (wall)", "tok/s (decode time)", "vs native")
-    machine = benchlib.machine_line(benchlib.machine())
-    print(f"\n{machine}; {args.threads} threads; medians of {args.rounds} rounds\n")
+    info = machine()
+    print(f"\n{machine_line(info)}; {args.threads} threads; medians of {args.rounds} rounds\n")
     print(table(header, rows))
-    path = benchlib.write_json(
-        "builds.json",
-        {"machine": benchlib.machine(), "args": vars(args) | {"portable": str(args.portable)}, "runs": runs},
+    path = write_json(
+        "builds.json", {"machine": info, "args": vars(args) | {"portable": str(args.portable)}, "runs": runs}
     )
     print(f"JSON: {path}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

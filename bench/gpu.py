@@ -11,17 +11,15 @@ On a machine with an NVIDIA GPU and a CUDA toolkit (``nvcc`` on PATH):
 3. runs llama-bench, every layer on the GPU: prompt processing (pp512, and
    pp512 behind 1024 tokens of context) and generation (tg128);
 4. runs ours in process on that build, every layer on the GPU: sustained
-   ingest (tokens/s, as ``bench_engine.py``), the fresh answer and flash
+   ingest (tokens/s, as ``bench/ingest.py``), the fresh answer and flash
    fan-out (push a batch of 4 records, time until 1 / 5 / 20 standing answers
-   are fresh, window 32) and the fresh answer at window 128.
+   are fresh, window 32, as ``bench/flash.py``) and the fresh answer at window 128.
 
 Prints markdown tables and writes ``bench/out/gpu.json``. ``--no-cuda`` runs
 the same on the CPU with a 2-layer model: a check of the pipeline on any
 machine. Needs ``gguf``, ``numpy``, ``psutil`` and ``platformdirs``, and the
 fetched llama.cpp in ``third_party/llama.cpp`` (the build reaches no network
 when it is there).
-
-Run: ``python bench/bench_gpu.py``
 """
 
 from __future__ import annotations
@@ -36,8 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import benchlib
-from benchlib import ROOT, table
+from bench import ROOT
+from bench.builds import run_child, use_core_from
+from bench.report import machine, table, write_json
 
 BUILD = ROOT / "build" / "gpu"
 
@@ -61,18 +60,19 @@ def build(args: argparse.Namespace) -> Path:
         configure,
         ["cmake", "--build", str(folder), "-j", jobs, "--target", "_core", "llama-bench"],
     ):
-        print(f"bench_gpu: {' '.join(command)}", file=sys.stderr, flush=True)
+        print(f"bench gpu: {' '.join(command)}", file=sys.stderr, flush=True)
         subprocess.run(command, check=True)
-    print(f"bench_gpu: built in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    print(f"bench gpu: built in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     return folder
 
 
 def synthetic_model(args: argparse.Namespace) -> Path:
+    from bench import synthetic_gguf  # needs the gguf package
+
     layers = 32 if args.cuda else 2
     path = (BUILD if args.cuda else ROOT / "build" / "gpu-check") / f"llama-3.1-8b-shape-{layers}l-q4_0.gguf"
     if not path.is_file():
-        script = ROOT / "bench" / "synthetic_gguf.py"
-        subprocess.run([sys.executable, str(script), str(path), "--layers", str(layers)], check=True)
+        synthetic_gguf.create(path, synthetic_gguf.Shape(n_layer=layers))
     return path
 
 
@@ -83,7 +83,7 @@ def llama_bench(folder: Path, model: Path, args: argparse.Namespace) -> list[dic
     for extra in runs:
         command = [str(exe), "-m", str(model), "-ngl", str(args.gpu_layers), "-t", str(args.threads)]
         command += [*extra, "-r", "3", "-o", "json"]
-        print(f"bench_gpu: {' '.join(command)}", file=sys.stderr, flush=True)
+        print(f"bench gpu: {' '.join(command)}", file=sys.stderr, flush=True)
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         row = json.loads(out)[0]
         row["command"] = " ".join(command)
@@ -93,50 +93,44 @@ def llama_bench(folder: Path, model: Path, args: argparse.Namespace) -> list[dic
 
 def ours(folder: Path, model: Path, args: argparse.Namespace) -> dict[str, Any]:
     """In a child process on ``folder``'s _core (the installed one may be another build)."""
-    command = [sys.executable, __file__, "--child", str(folder), str(model)]
-    command += [
-        "--gpu-layers",
-        str(args.gpu_layers),
-        "--threads",
-        str(args.threads),
-        "--seconds",
-        str(args.seconds),
-    ]
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"bench_gpu: our run failed:\n{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    child_args = [str(folder), str(model), "--gpu-layers", str(args.gpu_layers)]
+    child_args += ["--threads", str(args.threads), "--seconds", str(args.seconds)]
+    return run_child("gpu", child_args, "our run")
 
 
 def child(folder: Path, model: Path, args: argparse.Namespace) -> dict[str, Any]:
-    benchlib.use_core_from(folder)
-    import bench_engine
+    use_core_from(folder)
+    from bench import engine_state, flash, ingest  # after the swap: they import streaminfer._core
     from streaminfer import _core
 
-    info = _core.system_info()
+    info = engine_state.build_description()
     engine = _core.Engine(str(model), n_ctx=8192, n_threads=args.threads, n_gpu_layers=args.gpu_layers)
     try:
-        ingest = bench_engine.sustained_ingest(engine, args.seconds, warmup_s=5.0)
-        fanout = bench_engine.flash_fanout(engine, (1, 5, 20), steps=5, window=32)
-        wide = bench_engine.flash_fanout(engine, (1,), steps=5, window=128)
+        ingested = ingest.sustained_ingest(engine, args.seconds, warmup_s=5.0)
+        fanout = flash.flash_fanout(engine, flash.COUNTS, steps=5, window=32)
+        wide = flash.flash_fanout(engine, (1,), steps=5, window=128)
     finally:
         engine.close()
-    gpus = [f"{g.description} ({g.memory_total / 2**30:.0f} GiB)" for g in info.gpus]
-    return {"gpus": gpus, "cpu_variant": info.cpu_variant, "ingest": ingest, "fanout": fanout, "wide": wide}
+    return {
+        "gpus": info["gpus"],
+        "cpu_variant": info["variant"],
+        "ingest": ingested,
+        "fanout": fanout,
+        "wide": wide,
+    }
 
 
 def report(result: dict[str, Any]) -> str:
     bench = {(r["n_prompt"], r["n_gen"], r.get("n_depth", 0)): r["avg_ts"] for r in result["llama_bench"]}
-    ingest = result["ours"]["ingest"]
+    ingested = result["ours"]["ingest"]
     fanout = result["ours"]["fanout"]["per_count"]
     wide = result["ours"]["wide"]["per_count"]["1"]
     speed = [
-        ("ingest (ours, tokens/s)", f"{ingest['tokens_per_s_wall']:.0f}"),
+        ("ingest (ours, tokens/s)", f"{ingested['tokens_per_s_wall']:.0f}"),
         ("llama-bench pp512 (tokens/s)", f"{bench[(512, 0, 0)]:.0f}"),
         ("llama-bench pp512 @ depth 1024", f"{bench[(512, 0, 1024)]:.0f}"),
         ("llama-bench tg128 (tokens/s)", f"{bench[(0, 128, 0)]:.1f}"),
-        ("ours / pp512", f"{ingest['tokens_per_s_wall'] / bench[(512, 0, 0)]:.2f}"),
+        ("ours / pp512", f"{ingested['tokens_per_s_wall'] / bench[(512, 0, 0)]:.2f}"),
     ]
     fresh = [
         (
@@ -158,29 +152,36 @@ def report(result: dict[str, Any]) -> str:
     )
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench gpu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--arch", default="native", help="CMAKE_CUDA_ARCHITECTURES (default: the GPU here)")
     p.add_argument("--no-cuda", dest="cuda", action="store_false", help="the same on the CPU, 2 layers")
     p.add_argument("--gpu-layers", type=int, default=None, help="default: 99 with CUDA, 0 without")
     p.add_argument("--threads", type=int, default=min(8, os.cpu_count() or 2))
     p.add_argument("--seconds", type=float, default=20.0, help="of sustained ingest")
     p.add_argument("--child", nargs=2, metavar=("BUILD", "MODEL"), help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.gpu_layers is None:
         args.gpu_layers = 99 if args.cuda else 0
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     if args.child:
         print(json.dumps(child(Path(args.child[0]), Path(args.child[1]), args)))
         return 0
     if args.cuda and shutil.which("nvcc") is None:
         raise SystemExit(
-            "bench_gpu: no nvcc on PATH: install a CUDA toolkit, or --no-cuda to check on the CPU"
+            "bench gpu: no nvcc on PATH: install a CUDA toolkit, or --no-cuda to check on the CPU"
         )
     folder = build(args)
     model = synthetic_model(args)
     result = {
-        "machine": benchlib.machine(),
-        "command": "python " + " ".join(["bench/bench_gpu.py", *sys.argv[1:]]),
+        "machine": machine(),
+        "command": " ".join(["python -m bench gpu", *argv]),
         "model": str(model),
         "gpu_layers": args.gpu_layers,
         "threads": args.threads,
@@ -188,9 +189,5 @@ def main() -> int:
         "ours": ours(folder, model, args),
     }
     print(report(result))
-    print(f"JSON: {benchlib.write_json('gpu.json', result)}")
+    print(f"JSON: {write_json('gpu.json', result)}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
