@@ -47,33 +47,34 @@ class Snapshot:
 
 def snapshot(session: _core.Session) -> Snapshot:
     st = session.state()
+    c = st.counters
     return Snapshot(
-        enqueued=int(st["total_enqueued"]),
-        processed=int(st["items_processed"]),
-        skipped=int(st["skipped"]),
-        queue_size=int(st["queue_size"]),
-        evicted=int(st["evicted"]),
-        data_tokens=int(st["total_data_tokens"]),
-        process_time_us=int(st["total_process_time_us"]),
-        batches=int(st["batches_processed"]),
-        pos_next=int(st["pos_next"]),
-        window_size=int(st["window_size"]),
-        data_count=int(st["data_count"]),
-        flash_runs=int(st["flash_runs"]),
-        last_flash_time_us=int(st["last_flash_time_us"]),
-        avg_flash_time_us=float(st["avg_flash_time_us"]),
+        enqueued=c.total_enqueued,
+        processed=c.items_processed,
+        skipped=c.skipped,
+        queue_size=st.queue_size,
+        evicted=c.evicted,
+        data_tokens=c.total_data_tokens,
+        process_time_us=c.total_process_time_us,
+        batches=c.batches_processed,
+        pos_next=st.pos_next,
+        window_size=st.window_size,
+        data_count=st.data_count,
+        flash_runs=c.flash_runs,
+        last_flash_time_us=c.last_flash_time_us,
+        avg_flash_time_us=c.total_flash_time_us / c.flash_runs if c.flash_runs else 0.0,
     )
 
 
 def flash_fresh(session: _core.Session) -> bool:
     """Every flash query answered at the session's current data_version."""
     version = session.data_version()
-    return all(q["has_answer"] and q["data_version"] == version for q in session.list_flash())
+    return all(q.has_answer and q.data_version == version for q in session.list_flash())
 
 
 def flash_query_tokens(session: _core.Session) -> int:
     """Tokens of every flash question together: what each refresh prefills."""
-    return sum(int(q["n_tokens"]) for q in session.list_flash())
+    return sum(q.n_tokens for q in session.list_flash())
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Answer:
 def probe(session: _core.Session, question: str, max_tokens: int) -> Answer:
     """A greedy answer now, with its first step's logits."""
     got = session.probe(question, max_tokens)
-    return Answer(str(got["text"]), list(got["logits"]))
+    return Answer(got.text, list(got.logits))
 
 
 def has_cached_answer(session: _core.Session, question: str) -> bool:
