@@ -44,7 +44,12 @@ event_value text_stat(stat_kind kind, const field_spec & f, const recs & r) {
 event_value numeric_stat(stat_kind kind, const field_spec & f, const recs & r) {
     const auto slot = static_cast<size_t>(f.slot);
     if (r.empty()) {
-        return kind == STAT_MEAN ? event_value(0.0) : number(f, 0.0);
+        switch (kind) {
+            case STAT_MEAN:   return 0.0;
+            case STAT_ARGMIN:
+            case STAT_ARGMAX: return int64_t{0};
+            default:          return number(f, 0.0);
+        }
     }
     size_t arg_min = 0;
     size_t arg_max = 0;

@@ -1,10 +1,9 @@
-// Tests for streaminfer::spsc_ring. No framework: each test is a function,
-// CHECK prints file:line and fails the test case, main prints
-// "N passed, M failed" and exits non-zero on any failure.
+// Tests for streaminfer::spsc_ring, with the checks of check.h.
 //
 // Built twice (see CMakeLists.txt): plain -O2 and with -fsanitize=thread; the
 // two-thread fuzz is what the TSan build is for.
 
+#include "check.h"
 #include "streaminfer/spsc-ring.h"
 
 #include <atomic>
@@ -20,16 +19,6 @@
 using streaminfer::spsc_ring;
 
 namespace {
-
-struct check_failure {};
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-            throw check_failure{};                                                    \
-        }                                                                             \
-    } while (0)
 
 // Counts live instances; not default-constructible on purpose.
 struct counted {
@@ -100,15 +89,15 @@ void test_wraparound() {
     for (int lap = 0; lap < 100000; ++lap) {
         const int n = 1 + lap % 8;
         for (int i = 0; i < n; ++i) {
-            CHECK(r.try_push(next_in++));
+            REQUIRE(r.try_push(next_in++));
         }
-        CHECK(r.size() == size_t(n));
+        REQUIRE(r.size() == size_t(n));
         for (int i = 0; i < n; ++i) {
             uint32_t v = 0;
-            CHECK(r.try_pop(v));
-            CHECK(v == next_out++);
+            REQUIRE(r.try_pop(v));
+            REQUIRE(v == next_out++);
         }
-        CHECK(r.empty());
+        REQUIRE(r.empty());
     }
     CHECK(next_out == 100000u / 8 * 36);  // 1+2+...+8 = 36 per 8 laps
 }
@@ -121,20 +110,8 @@ void test_capacity_rounding() {
     CHECK(spsc_ring<int>(1024).capacity() == 1024);
     CHECK(spsc_ring<int>(1025).capacity() == 2048);
 
-    bool threw = false;
-    try {
-        spsc_ring<int> r(0);
-    } catch (const std::invalid_argument &) {
-        threw = true;
-    }
-    CHECK(threw);
-    threw = false;
-    try {
-        spsc_ring<int> r(SIZE_MAX / 2);  // would overflow the byte count
-    } catch (const std::invalid_argument &) {
-        threw = true;
-    }
-    CHECK(threw);
+    CHECK_THROWS(spsc_ring<int>(0), std::invalid_argument);
+    CHECK_THROWS(spsc_ring<int>(SIZE_MAX / 2), std::invalid_argument);  // would overflow the byte count
 
     // Capacity 1 still works, rounded capacities are fully usable.
     spsc_ring<int> one(1);
@@ -195,12 +172,12 @@ void test_lifetimes_no_leaks() {
         spsc_ring<counted> r(4);
         counted            out(0);
         for (int i = 0; i < 1001; ++i) {
-            CHECK(r.try_emplace(i));
+            REQUIRE(r.try_emplace(i));
             if (i % 2 == 0) {
-                CHECK(r.try_pop(out));
+                REQUIRE(r.try_pop(out));
             }
             if (r.size() == 3) {
-                CHECK(r.try_pop(out));
+                REQUIRE(r.try_pop(out));
             }
         }
         CHECK(!r.empty());
@@ -211,13 +188,7 @@ void test_lifetimes_no_leaks() {
 void test_throwing_constructor_leaves_ring_unchanged() {
     spsc_ring<throws_on_construct> r(2);
     CHECK(r.try_emplace(false));
-    bool threw = false;
-    try {
-        (void) r.try_emplace(true);
-    } catch (const std::runtime_error &) {
-        threw = true;
-    }
-    CHECK(threw);
+    CHECK_THROWS(r.try_emplace(true), std::runtime_error);
     CHECK(r.size() == 1);
     CHECK(r.try_emplace(false));
     CHECK(!r.try_emplace(false));
@@ -321,12 +292,7 @@ void test_two_thread_fuzz_strings() {
     CHECK(bad == 0);
 }
 
-struct test_case {
-    const char * name;
-    void (*fn)();
-};
-
-const test_case tests[] = {
+const std::vector<streaminfer_test::test_case> tests = {
     { "fifo_order",                                 test_fifo_order                                 },
     { "full_and_empty_edges",                       test_full_and_empty_edges                       },
     { "wraparound",                                 test_wraparound                                 },
@@ -342,25 +308,5 @@ const test_case tests[] = {
 
 int main(int argc, char ** argv) {
     // Optional argument: run only the tests whose name contains it.
-    const char * filter = argc > 1 ? argv[1] : nullptr;
-    int passed = 0, failed = 0;
-    for (const test_case & t : tests) {
-        if (filter && !std::strstr(t.name, filter)) {
-            continue;
-        }
-        try {
-            t.fn();
-            ++passed;
-            std::printf("ok   %s\n", t.name);
-        } catch (const check_failure &) {
-            ++failed;
-            std::printf("FAIL %s\n", t.name);
-        } catch (const std::exception & e) {
-            ++failed;
-            std::printf("FAIL %s: unexpected exception: %s\n", t.name, e.what());
-        }
-        std::fflush(stdout);
-    }
-    std::printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return streaminfer_test::run_cases(tests, argc > 1 ? argv[1] : nullptr);
 }

@@ -62,7 +62,9 @@ def test_duplicate_is_409_and_the_21st_is_429(client: httpx.Client, session_id: 
     url = f"/v1/sessions/{session_id}/flash"
     assert client.post(url, json={"query": "Trend?", "max_tokens": 1}).status_code == 200
     assert_error(client.post(url, json={"query": "Trend?"}), 409)
-    for i in range(19):
+    assert client.post(url, json={"query": "a b", "max_tokens": 1}).status_code == 200
+    assert_error(client.post(url, json={"query": "a\u00a0b"}), 409, "query")  # Unicode whitespace folds too
+    for i in range(18):
         response = client.post(url, json={"query": f"Question {i}?", "max_tokens": 1})
         assert response.status_code == 200, response.text
     assert_error(client.post(url, json={"query": "One too many?"}), 429)

@@ -140,16 +140,18 @@ def run_serve(model_path: Path, *options: str) -> subprocess.CompletedProcess[st
     )
 
 
-def test_out_of_range_options_are_refused_before_loading(model_path: Path) -> None:
+def test_options_the_core_refuses_stop_the_server_with_its_reason(model_path: Path) -> None:
+    """The engine checks its own options, before it loads the model: the CLI repeats no rule."""
     for flag, value, message in (
-        ("--worker-nice", "20", "must be at most 19"),
-        ("--worker-nice", "-1", "must be at least 0"),
-        ("--queue-capacity", "0", "must be at least 1"),
-        ("--flash-attn", "fast", "invalid choice: 'fast'"),
+        ("--worker-nice", "20", "worker_nice must be in [0, 19]"),
+        ("--worker-nice", "-1", "worker_nice must be in [0, 19]"),
+        ("--queue-capacity", "0", "queue_capacity must be at least 1"),
+        ("--flash-attn", "fast", "flash_attn must be one of auto, on, off, not 'fast'"),
+        ("--ctx-size", "100", f"the context size must be at least {_core.MIN_CONTEXT_SIZE} tokens (got 100)"),
     ):
         result = run_serve(model_path, flag, value)
         assert result.returncode == 2, result.stderr
-        assert message in result.stderr
+        assert f"the engine failed to start: {message}" in result.stderr
 
 
 def test_an_empty_api_key_is_refused(model_path: Path) -> None:

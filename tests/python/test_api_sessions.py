@@ -148,6 +148,11 @@ def test_init_validation_errors(client: httpx.Client) -> None:
         ({"type": "ohlcv", "flash": [{"max_tokens": 3}]}, 422, "flash[0].query"),
         ({"type": "ohlcv", "flash": "q"}, 422, "flash"),
         ({"type": "ohlcv", "flash": [{"query": "a"}, {"query": " a "}]}, 409, "flash[1].query"),
+        # Unicode whitespace folds like ASCII whitespace, here as through POST /flash.
+        ({"type": "ohlcv", "flash": ["a b", "a\u00a0b"]}, 409, "flash[1].query"),
+        ({"type": "ohlcv", "flash": ["ok?", {"query": " \t"}]}, 422, "flash[1].query"),
+        ({"type": "ohlcv", "context_size": 100}, 422, "context_size"),
+        ({"type": "ohlcv", "window_size": -2}, 422, "window_size"),
         ({"type": "ohlcv", "flash": [{"query": f"q{i}"} for i in range(21)]}, 429, "flash"),
         ([{"type": "ohlcv"}], 422, None),
     ]

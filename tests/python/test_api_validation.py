@@ -1,8 +1,9 @@
 """Request validation, error shapes, API-key middleware and the session registry, in process.
 
-These need neither the compiled core nor a model: the schema functions are
-pure, the middleware wraps a tiny ASGI app, and an app whose model cannot
-load answers 503 everywhere (in the error shape) instead of crashing.
+None of these loads a model: the schema functions are pure, the record
+rules are the core's table (``_core.format_record`` checks a record as a
+push does), the middleware wraps a tiny ASGI app, and an app whose model
+cannot load answers 503 everywhere (in the error shape) instead of crashing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ with warnings.catch_warnings():  # newer Starlette prefers httpx2 for its TestCl
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient, WebSocketDenialResponse
 
+from streaminfer import _core
 from streaminfer.server import schemas
 from streaminfer.server.app import create_app
 from streaminfer.server.auth import APIKeyMiddleware
@@ -35,6 +37,7 @@ from streaminfer.server.errors import (
     PayloadTooLarge,
     ValidationFailed,
     exception_handlers,
+    translate_core_error,
 )
 from streaminfer.server.registry import SessionRegistry, new_session_id
 
@@ -51,10 +54,19 @@ def _param(exc: pytest.ExceptionInfo[APIError]) -> str | None:
     return exc.value.param
 
 
+def _record_error(data_type: str, record: dict[str, Any]) -> APIError:
+    """The API error for a record the core refuses (format_record checks it as push does)."""
+    with pytest.raises(_core.RecordError) as exc:
+        _core.format_record(data_type, record)
+    api = translate_core_error(exc.value)
+    assert api is not None
+    return api
+
+
 @pytest.mark.parametrize("data_type", sorted(GOOD))
 def test_valid_records_pass(data_type: str) -> None:
-    batch = [GOOD[data_type], dict(GOOD[data_type])]
-    assert schemas.records(data_type, batch) == batch
+    assert _core.format_record(data_type, GOOD[data_type]).endswith("\n")
+    assert schemas.records([GOOD[data_type]]) == [GOOD[data_type]]
 
 
 @pytest.mark.parametrize(
@@ -66,48 +78,59 @@ def test_valid_records_pass(data_type: str) -> None:
         ("ohlcv", "h", math.inf),
         ("ohlcv", "h", 10**400),  # overflows a double
         ("ohlcv", "sym", 5),
+        ("ohlcv", "sym", "a,b"),  # a comma would split the line's columns
+        ("ohlcv", "sym", "x" * 65),
         ("ohlcv", "timestamp", 1.5),  # int field sent as a float
         ("ohlcv", "timestamp", 2**70),
+        ("ohlcv", "timestamp", 253402300800),  # past 9999-12-31
         ("iot", "sid", 3),
         ("iot", "sid", "\ud800"),  # a lone surrogate is not UTF-8
+        ("iot", "sid", "line\nbreak"),
         ("spatial", "hdg", 360.5),
         ("spatial", "hdg", -1),
         ("event", "sev", 5),
         ("event", "sev", 2.0),
         ("event", "sev", False),
         ("event", "cnt", -1),
+        ("event", "cnt", 2**60),  # beyond what a double holds exactly
         ("vitals", "temp", [36.6]),
     ],
 )
-def test_invalid_field_names_index_and_field(data_type: str, field: str, value: Any) -> None:
-    bad = dict(GOOD[data_type], **{field: value})
-    with pytest.raises(ValidationFailed) as exc:
-        schemas.records(data_type, [GOOD[data_type], GOOD[data_type], bad])
-    assert _param(exc) == f"data[2].{field}"
-    assert exc.value.status_code == 422
-    assert f"data[2].{field}" in exc.value.message
+def test_invalid_field_is_an_invalid_record_naming_the_field(data_type: str, field: str, value: Any) -> None:
+    api = _record_error(data_type, dict(GOOD[data_type], **{field: value}))
+    assert (api.status_code, api.code, api.param) == (422, "invalid_record", f"data[0].{field}")
+    assert f"data[0].{field}" in api.message
 
 
-def test_missing_field_and_non_object_record() -> None:
+def test_missing_field_and_the_records_array() -> None:
     record = dict(GOOD["vitals"])
     del record["spo2"]
-    with pytest.raises(ValidationFailed) as exc:
-        schemas.records("vitals", [record])
-    assert _param(exc) == "data[0].spo2"
-    with pytest.raises(ValidationFailed) as exc:
-        schemas.records("vitals", [GOOD["vitals"], 7])
-    assert _param(exc) == "data[1]"
+    assert _record_error("vitals", record).param == "data[0].spo2"
     for data in (None, {"a": 1}, "x"):
         with pytest.raises(ValidationFailed) as exc:
-            schemas.records("vitals", data)
+            schemas.records(data)
         assert _param(exc) == "data"
 
 
 def test_null_optional_fields_are_left_out() -> None:
     record = dict(GOOD["ohlcv"], sym=None, timestamp=None)
-    cleaned = schemas.records("ohlcv", [GOOD["ohlcv"], record])
-    assert "sym" not in cleaned[1] and "timestamp" not in cleaned[1]
-    assert cleaned[0] is GOOD["ohlcv"]
+    plain = {k: v for k, v in GOOD["ohlcv"].items() if k not in ("sym", "timestamp")}
+    assert _core.format_record("ohlcv", record) == _core.format_record("ohlcv", plain)
+
+
+def test_the_record_table_describes_every_type() -> None:
+    """Each type's examples form a valid record, whose line has the header's columns."""
+    types = _core.record_types()
+    assert [t.name for t in types] == _core.DATA_TYPES
+    for t in types:
+        example = {f.name: f.example for f in t.fields if f.example is not None}
+        line = _core.format_record(t.name, example)
+        assert t.header == _core.record_header(t.name)
+        required = [f for f in t.fields if f.required]
+        assert len(line.replace("/", ",").split(",")) == len(example) >= len(required)
+        for f in t.fields:
+            assert f.kind in ("float", "int", "str") and f.description
+            assert (f.max_length == _core.MAX_TEXT_LENGTH) == (f.kind == "str")
 
 
 def test_json_body_parsing() -> None:
@@ -123,17 +146,14 @@ def test_json_body_parsing() -> None:
 
 def test_scalar_checks() -> None:
     body: dict[str, Any] = {"n": 5, "f": 12.0, "b": True, "s": "x", "big": 10**30, "neg": -3}
-    assert schemas.optional_int(body, "n", 0) == 5
-    assert schemas.optional_int(body, "missing", 7) == 7
-    for key in ("f", "b", "s", "big", "neg"):
+    assert schemas.optional_int(body, "n") == 5
+    assert schemas.optional_int(body, "missing") is None
+    assert schemas.optional_int(body, "neg") == -3  # ranges are the core's
+    assert schemas.optional_int(body, "big") == (1 << 63) - 1  # saturated: out of every range
+    for key in ("f", "b", "s"):
         with pytest.raises(ValidationFailed) as exc:
-            schemas.optional_int(body, key, 0)
+            schemas.optional_int(body, key)
         assert _param(exc) == key
-    assert schemas.clamped_int(body, "big", 32, 1, 256) == 256
-    assert schemas.clamped_int(body, "neg", 32, 1, 256) == 1
-    assert schemas.clamped_int(body, "missing", 32, 1, 256) == 32
-    with pytest.raises(ValidationFailed):
-        schemas.clamped_int(body, "f", 32, 1, 256)
     assert schemas.optional_bool(body, "b", False) is True
     with pytest.raises(ValidationFailed):
         schemas.optional_bool(body, "n", False)
@@ -144,35 +164,27 @@ def test_scalar_checks() -> None:
     assert _param(exc) == "stop[1]"
 
 
-def test_data_type_and_flash_specs() -> None:
-    assert schemas.data_type({"type": "iot"}) == "iot"
-    for body in ({}, {"type": "stocks"}, {"type": 1}):
-        with pytest.raises(ValidationFailed) as exc:
-            schemas.data_type(body)
-        assert _param(exc) == "type"
-    specs = schemas.flash_specs(
-        {
-            "flash": [
-                {"query": "up?"},
-                {"query": "down?", "max_tokens": 999},
-                "bare?",
-                {"query": "z", "max_tokens": 0},
-            ]
-        },
-        32,
-        256,
-    )
-    assert specs == [("up?", 32), ("down?", 256), ("bare?", 32), ("z", 1)]
-    for flash, param in (
+def test_flash_specs_shape_and_the_core_rules() -> None:
+    flash = [
+        {"query": "up?"},
+        {"query": "down?", "max_tokens": 999},
+        "bare?",
+        {"query": "z", "max_tokens": 0},
+    ]
+    assert schemas.flash_specs({"flash": flash}) == [("up?", None), ("down?", 999), ("bare?", None), ("z", 0)]
+    for bad, param in (
         ([{"max_tokens": 3}], "flash[0].query"),
-        ([{"query": ""}], "flash[0].query"),
         ([{"query": "a", "max_tokens": 1.0}], "flash[0].max_tokens"),
         ([3], "flash[0]"),
         ("up?", "flash"),
     ):
         with pytest.raises(ValidationFailed) as exc:
-            schemas.flash_specs({"flash": flash}, 32, 256)
+            schemas.flash_specs({"flash": bad})
         assert _param(exc) == param
+    with pytest.raises(_core.ParamError) as core_exc:
+        _core.record_header("stocks")
+    api = translate_core_error(core_exc.value)
+    assert api is not None and (api.status_code, api.param) == (422, "type")
 
 
 def test_registry_ids_and_limit() -> None:

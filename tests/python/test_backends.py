@@ -18,7 +18,6 @@ from engine_helpers import ohlcv_records, wait_idle
 
 from streaminfer import _core
 from streaminfer.doctor import missing_instructions, read_cpuinfo
-from streaminfer.server.serve import FLASH_ATTN_MODES
 
 _ids = itertools.count()
 
@@ -37,10 +36,6 @@ def test_system_info_describes_the_installed_build() -> None:
     if cpu is not None:
         assert missing_instructions(list(info.cpu_features), cpu.flags) == []
     assert _core.system_info().cpu_features == info.cpu_features  # loaded once, stable
-
-
-def test_the_cli_offers_the_core_flash_attention_modes() -> None:
-    assert list(FLASH_ATTN_MODES) == _core.FLASH_ATTN_MODES
 
 
 def _answer(model_path: Path, **options: Any) -> dict[str, Any]:

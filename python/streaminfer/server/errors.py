@@ -103,7 +103,7 @@ def error_response(exc: APIError) -> JSONResponse:
 
 def _param_of(exc: BaseException) -> str | None:
     """``ParamError`` args are (message, param, index); index >= 0 places a flash query in an init list."""
-    _message, param, index = (*exc.args, None, None, None)[1:4]
+    _message, param, index = (*exc.args, None, None, None)[:3]
     if isinstance(index, int) and index >= 0:
         return f"flash[{index}].{param}"
     return param if isinstance(param, str) and param else None

@@ -67,7 +67,7 @@ def add_serve_parser(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--ctx-size",
-        type=_int_at_least(1),
+        type=int,
         default=2048,
         metavar="N",
         help="each session's context size in tokens (default: %(default)s)",
@@ -115,18 +115,18 @@ def add_serve_parser(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--queue-capacity",
-        type=_int_at_least(1),
+        type=int,  # the core checks the range (as it does --worker-nice's and --ctx-size's)
         default=4096,
         metavar="N",
         help="records queued per session before pushes drop (default: %(default)s)",
     )
     parser.add_argument(
         "--worker-nice",
-        type=_int_at_least(0, 19),
+        type=int,
         default=10,
         metavar="N",
-        help="nice increment of the decode threads, so the HTTP/WebSocket loop preempts them; 0 keeps "
-        "them at the server's priority (default: %(default)s)",
+        help="nice increment (0-19) of the decode threads, so the HTTP/WebSocket loop preempts them; "
+        "0 keeps them at the server's priority (default: %(default)s)",
     )
     parser.add_argument(
         "--max-body-size",
