@@ -1,4 +1,6 @@
-// Python bindings: the only file that includes pybind11.
+// Python bindings: the module, its errors, sessions and the engine (with
+// bindings-records.cpp and bindings-results.cpp, the only files that include
+// pybind11; bindings.h is what they share).
 //
 // GIL rules: calls that wait on the model (load, create/destroy session,
 // append, mark_prefix) release the GIL; quick calls keep it. No C++ thread
@@ -10,33 +12,19 @@
 #include "core-limits.h"
 #include "record-format.h"
 
-#include <pybind11/pybind11.h>
+#include "bindings.h"
+
 #include <pybind11/stl.h>
 
 #include <cmath>
 #include <memory>
 #include <string>
 
-namespace py = pybind11;
 using namespace streaminfer;
+using namespace streaminfer::bindings;
 
-namespace {
+namespace streaminfer::bindings {
 
-struct record_error : std::runtime_error {
-    record_error(const std::string & what, int64_t index, std::string field)
-        : std::runtime_error(what), index(index), field(std::move(field)) {}
-    int64_t     index;
-    std::string field;
-};
-
-py::object exc_record;
-py::object exc_context_full;
-py::object exc_param;
-py::object exc_duplicate;
-py::object exc_limit;
-
-// Strings from the model may hold invalid UTF-8 (a token can end inside a
-// character): never let that become an exception.
 py::str to_str(const std::string & s) {
     PyObject * obj = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
     if (obj == nullptr) {
@@ -44,6 +32,8 @@ py::str to_str(const std::string & s) {
     }
     return py::reinterpret_steal<py::str>(obj);
 }
+
+namespace {
 
 py::object to_py(const event_value & v) {
     if (const auto * i = std::get_if<int64_t>(&v)) {
@@ -57,6 +47,8 @@ py::object to_py(const event_value & v) {
     }
     return to_str(std::get<std::string>(v));
 }
+
+} // namespace
 
 // "a.b" keys become nested dicts (window statistics use them).
 py::dict to_dict(const field_map & fields) {
@@ -77,101 +69,15 @@ py::dict to_dict(const field_map & fields) {
     return out;
 }
 
-[[noreturn]] void bad_field(int64_t index, const char * field, const std::string & why) {
-    throw record_error("data[" + std::to_string(index) + "]." + field + ": " + why, index, field);
-}
+} // namespace streaminfer::bindings
 
-// Validates one record (a dict) against its type's fields.
-record parse_record(record_type type, const py::handle & obj, int64_t index) {
-    if (!PyDict_Check(obj.ptr())) {
-        throw record_error("data[" + std::to_string(index) + "]: must be an object", index, "");
-    }
-    record rec;
-    rec.type = type;
-    PyObject * dict = obj.ptr();
-    if (PyObject * ts = PyDict_GetItemString(dict, "timestamp"); ts != nullptr && ts != Py_None) {
-        if (!PyLong_Check(ts) || PyBool_Check(ts)) {
-            bad_field(index, "timestamp", "must be an integer (Unix seconds)");
-        }
-        int overflow = 0;
-        const long long t = PyLong_AsLongLongAndOverflow(ts, &overflow);
-        std::string why;
-        if (!check_timestamp(overflow != 0 ? -1 : t, why)) { // -1: out of range either way
-            bad_field(index, "timestamp", why);
-        }
-        rec.has_timestamp = true;
-        rec.timestamp = t;
-    }
-    for (const field_spec & spec : record_spec(type).fields) {
-        PyObject * v = PyDict_GetItemString(dict, spec.name);
-        if (v == nullptr || v == Py_None) {
-            if (spec.required) {
-                bad_field(index, spec.name, "is required");
-            }
-            continue;
-        }
-        if (spec.kind == FIELD_KIND_STR) {
-            if (!PyUnicode_Check(v)) {
-                bad_field(index, spec.name, "must be a string");
-            }
-            Py_ssize_t n = 0;
-            const char * s = PyUnicode_AsUTF8AndSize(v, &n);
-            if (s == nullptr) {
-                PyErr_Clear();
-                bad_field(index, spec.name, "must be valid UTF-8 text");
-            }
-            std::string text(s, static_cast<size_t>(n));
-            std::string why;
-            if (!check_text(text, why)) {
-                bad_field(index, spec.name, why);
-            }
-            rec.str[static_cast<size_t>(spec.slot)] = std::move(text);
-            continue;
-        }
-        double value = 0;
-        if (PyBool_Check(v)) {
-            bad_field(index, spec.name, spec.kind == FIELD_KIND_INT ? "must be an integer" : "must be a number");
-        } else if (PyLong_Check(v)) {
-            value = PyLong_AsDouble(v);
-            if (value == -1.0 && PyErr_Occurred()) {
-                PyErr_Clear();
-                bad_field(index, spec.name, "is out of range");
-            }
-        } else if (PyFloat_Check(v) && spec.kind == FIELD_KIND_FLOAT) {
-            value = PyFloat_AS_DOUBLE(v);
-        } else {
-            bad_field(index, spec.name, spec.kind == FIELD_KIND_INT ? "must be an integer" : "must be a number");
-        }
-        std::string why;
-        if (!check_number(spec, value, why)) {
-            bad_field(index, spec.name, why);
-        }
-        rec.num[static_cast<size_t>(spec.slot)] = value;
-    }
-    return rec;
-}
+namespace {
 
-record_type parse_type(const std::string & name) {
-    record_type t;
-    if (!record_type_from_name(name, t)) {
-        std::string known;
-        for (const std::string & n : record_type_names()) {
-            known += (known.empty() ? "" : ", ") + n;
-        }
-        throw param_error("unknown data type '" + name + "' (known: " + known + ")", "type");
-    }
-    return t;
-}
-
-std::vector<record> parse_records(record_type type, const py::list & items) {
-    std::vector<record> out;
-    out.reserve(items.size());
-    int64_t i = 0;
-    for (const py::handle & item : items) {
-        out.push_back(parse_record(type, item, i++));
-    }
-    return out;
-}
+py::object exc_record;
+py::object exc_context_full;
+py::object exc_param;
+py::object exc_duplicate;
+py::object exc_limit;
 
 // The names of flash_attn_mode, as options and the API spell them.
 const std::vector<std::pair<std::string, flash_attn_mode>> FLASH_ATTN_MODES = {
@@ -192,124 +98,6 @@ flash_attn_mode parse_flash_attn(const std::string & name) {
 // range, so larger magnitudes only need to stay out of range on the way in.
 int32_t saturate(int64_t v) {
     return static_cast<int32_t>(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX));
-}
-
-const char * kind_name(field_kind kind) {
-    switch (kind) {
-        case FIELD_KIND_FLOAT: return "float";
-        case FIELD_KIND_INT:   return "int";
-        case FIELD_KIND_STR:   return "str";
-    }
-    return "unknown";
-}
-
-py::object optional_bound(double v) {
-    return std::isinf(v) ? py::object(py::none()) : py::object(py::float_(v));
-}
-
-py::object field_example(const field_spec & f) {
-    if (f.example == nullptr) {
-        return py::none();
-    }
-    if (f.kind == FIELD_KIND_STR) {
-        return py::str(f.example);
-    }
-    const double v = std::strtod(f.example, nullptr);
-    return f.kind == FIELD_KIND_INT ? py::object(py::int_(static_cast<int64_t>(v))) : py::object(py::float_(v));
-}
-
-void bind_records(py::module_ & m) {
-    py::class_<field_spec>(m, "RecordField")
-        .def_property_readonly("name", [](const field_spec & f) { return f.name; })
-        .def_property_readonly("kind", [](const field_spec & f) { return kind_name(f.kind); })
-        .def_readonly("required", &field_spec::required)
-        .def_property_readonly("minimum", [](const field_spec & f) {
-            return f.kind == FIELD_KIND_STR ? py::object(py::none()) : optional_bound(f.min_value);
-        })
-        .def_property_readonly("maximum", [](const field_spec & f) {
-            return f.kind == FIELD_KIND_STR ? py::object(py::none()) : optional_bound(f.max_value);
-        })
-        .def_property_readonly("max_length", [](const field_spec & f) {
-            return f.kind == FIELD_KIND_STR ? py::object(py::int_(MAX_TEXT_LENGTH)) : py::object(py::none());
-        })
-        .def_property_readonly("description", [](const field_spec & f) { return f.description; })
-        .def_property_readonly("example", &field_example)
-        .def("__repr__", [](const field_spec & f) {
-            return std::string("<RecordField ") + f.name + " " + kind_name(f.kind) + ">";
-        });
-    py::class_<record_type_spec>(m, "RecordType")
-        .def_property_readonly("name", [](const record_type_spec & t) { return t.name; })
-        .def_property_readonly("description", [](const record_type_spec & t) { return t.description; })
-        .def_property_readonly("header", [](const record_type_spec & t) { return record_header(t.type); })
-        .def_readonly("fields", &record_type_spec::fields)
-        .def("__repr__", [](const record_type_spec & t) { return std::string("<RecordType ") + t.name + ">"; });
-    m.def("record_types", [] {
-        std::vector<const record_type_spec *> out;
-        for (int32_t i = 0; i < RECORD_TYPE_COUNT; ++i) {
-            out.push_back(&record_spec(static_cast<record_type>(i)));
-        }
-        return out;
-    }, py::return_value_policy::reference, "Every record type, with its fields, in the core's own table.");
-    m.def("record_header", [](const std::string & type) { return record_header(parse_type(type)); }, py::arg("data_type"));
-    m.def("format_record", [](const std::string & type, const py::dict & rec) {
-        return format_record(parse_record(parse_type(type), rec, 0));
-    }, py::arg("data_type"), py::arg("record"));
-}
-
-void bind_results(py::module_ & m) {
-    auto counters = py::class_<session_counters>(m, "SessionCounters");
-#define STREAMINFER_FIELD(name, doc) counters.def_readonly(#name, &session_counters::name, doc);
-    STREAMINFER_SESSION_COUNTERS(STREAMINFER_FIELD)
-#undef STREAMINFER_FIELD
-    py::class_<session_state>(m, "SessionState")
-        .def_property_readonly("data_type", [](const session_state & s) { return record_type_name(s.type); })
-        .def_readonly("context_size", &session_state::context_size)
-        .def_readonly("window_size", &session_state::window_size)
-        .def_readonly("prefix_end", &session_state::prefix_end)
-        .def_readonly("pos_next", &session_state::pos_next)
-        .def_readonly("pos_min", &session_state::pos_min)
-        .def_readonly("pos_max", &session_state::pos_max)
-        .def_readonly("data_count", &session_state::data_count)
-        .def_readonly("data_tokens", &session_state::data_tokens)
-        .def_readonly("last_inject_us", &session_state::last_inject_us)
-        .def_readonly("queue_size", &session_state::queue_size)
-        .def_readonly("ring_size", &session_state::ring_size)
-        .def_readonly("queue_capacity", &session_state::queue_capacity)
-        .def_readonly("data_version", &session_state::data_version)
-        .def_readonly("running", &session_state::running)
-        .def_readonly("error", &session_state::error)
-        .def_readonly("counters", &session_state::counters);
-    py::class_<push_result>(m, "PushResult")
-        .def_readonly("pushed", &push_result::pushed)
-        .def_readonly("dropped", &push_result::dropped)
-        .def_readonly("queue_size", &push_result::queue_size)
-        .def_readonly("queue_capacity", &push_result::queue_capacity)
-        .def_readonly("total_enqueued", &push_result::total_enqueued)
-        .def_readonly("total_dropped", &push_result::total_dropped);
-    py::class_<flash_info>(m, "FlashInfo")
-        .def_readonly("id", &flash_info::id)
-        .def_property_readonly("query", [](const flash_info & f) { return to_str(f.query); })
-        .def_readonly("max_tokens", &flash_info::max_tokens)
-        .def_readonly("n_tokens", &flash_info::n_tokens)
-        .def_readonly("has_answer", &flash_info::has_answer)
-        .def_property_readonly("value", [](const flash_info & f) { return to_str(f.value); })
-        .def_readonly("answer_tokens", &flash_info::answer_tokens)
-        .def_readonly("confidence", &flash_info::confidence)
-        .def_readonly("logit_gap", &flash_info::logit_gap)
-        .def_readonly("data_version", &flash_info::data_version)
-        .def_readonly("evaluated_at", &flash_info::evaluated_at);
-    py::class_<append_result>(m, "AppendResult")
-        .def_readonly("n_tokens_added", &append_result::n_tokens_added)
-        .def_readonly("pos_next", &append_result::pos_next);
-    py::class_<prefix_mark>(m, "PrefixMark")
-        .def_readonly("prefix_end", &prefix_mark::prefix_end)
-        .def_readonly("n_records_frozen", &prefix_mark::n_records_frozen);
-    py::class_<answer_job>(m, "Answer")
-        .def_property_readonly("text", [](const answer_job & a) { return to_str(a.text); })
-        .def_readonly("n_tokens", &answer_job::n_generated)
-        .def_property_readonly("confidence", &answer_job::confidence)
-        .def_readonly("logit_gap", &answer_job::first_logit_gap)
-        .def_readonly("logits", &answer_job::first_logits);
 }
 
 void bind_errors(py::module_ & m) {

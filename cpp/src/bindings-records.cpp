@@ -1,0 +1,182 @@
+// Records across the binding: checked against the core's table (each rule
+// is the table's: record-format.h) and the table itself for Python.
+#include "bindings.h"
+
+#include "core-errors.h"
+#include "core-limits.h"
+#include "record-format.h"
+
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstdlib>
+
+namespace streaminfer::bindings {
+
+namespace {
+
+[[noreturn]] void bad_field(int64_t index, const char * field, const std::string & why) {
+    throw record_error("data[" + std::to_string(index) + "]." + field + ": " + why, index, field);
+}
+
+// Validates one record (a dict) against its type's fields.
+} // namespace
+
+record parse_record(record_type type, const py::handle & obj, int64_t index) {
+    if (!PyDict_Check(obj.ptr())) {
+        throw record_error("data[" + std::to_string(index) + "]: must be an object", index, "");
+    }
+    record rec;
+    rec.type = type;
+    PyObject * dict = obj.ptr();
+    if (PyObject * ts = PyDict_GetItemString(dict, "timestamp"); ts != nullptr && ts != Py_None) {
+        if (!PyLong_Check(ts) || PyBool_Check(ts)) {
+            bad_field(index, "timestamp", "must be an integer (Unix seconds)");
+        }
+        int overflow = 0;
+        const long long t = PyLong_AsLongLongAndOverflow(ts, &overflow);
+        std::string why;
+        if (!check_timestamp(overflow != 0 ? -1 : t, why)) { // -1: out of range either way
+            bad_field(index, "timestamp", why);
+        }
+        rec.has_timestamp = true;
+        rec.timestamp = t;
+    }
+    for (const field_spec & spec : record_spec(type).fields) {
+        PyObject * v = PyDict_GetItemString(dict, spec.name);
+        if (v == nullptr || v == Py_None) {
+            if (spec.required) {
+                bad_field(index, spec.name, "is required");
+            }
+            continue;
+        }
+        if (spec.kind == FIELD_KIND_STR) {
+            if (!PyUnicode_Check(v)) {
+                bad_field(index, spec.name, "must be a string");
+            }
+            Py_ssize_t n = 0;
+            const char * s = PyUnicode_AsUTF8AndSize(v, &n);
+            if (s == nullptr) {
+                PyErr_Clear();
+                bad_field(index, spec.name, "must be valid UTF-8 text");
+            }
+            std::string text(s, static_cast<size_t>(n));
+            std::string why;
+            if (!check_text(text, why)) {
+                bad_field(index, spec.name, why);
+            }
+            rec.str[static_cast<size_t>(spec.slot)] = std::move(text);
+            continue;
+        }
+        double value = 0;
+        if (PyBool_Check(v)) {
+            bad_field(index, spec.name, spec.kind == FIELD_KIND_INT ? "must be an integer" : "must be a number");
+        } else if (PyLong_Check(v)) {
+            value = PyLong_AsDouble(v);
+            if (value == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                bad_field(index, spec.name, "is out of range");
+            }
+        } else if (PyFloat_Check(v) && spec.kind == FIELD_KIND_FLOAT) {
+            value = PyFloat_AS_DOUBLE(v);
+        } else {
+            bad_field(index, spec.name, spec.kind == FIELD_KIND_INT ? "must be an integer" : "must be a number");
+        }
+        std::string why;
+        if (!check_number(spec, value, why)) {
+            bad_field(index, spec.name, why);
+        }
+        rec.num[static_cast<size_t>(spec.slot)] = value;
+    }
+    return rec;
+}
+
+record_type parse_type(const std::string & name) {
+    record_type t;
+    if (!record_type_from_name(name, t)) {
+        std::string known;
+        for (const std::string & n : record_type_names()) {
+            known += (known.empty() ? "" : ", ") + n;
+        }
+        throw param_error("unknown data type '" + name + "' (known: " + known + ")", "type");
+    }
+    return t;
+}
+
+std::vector<record> parse_records(record_type type, const py::list & items) {
+    std::vector<record> out;
+    out.reserve(items.size());
+    int64_t i = 0;
+    for (const py::handle & item : items) {
+        out.push_back(parse_record(type, item, i++));
+    }
+    return out;
+}
+
+namespace {
+
+const char * kind_name(field_kind kind) {
+    switch (kind) {
+        case FIELD_KIND_FLOAT: return "float";
+        case FIELD_KIND_INT:   return "int";
+        case FIELD_KIND_STR:   return "str";
+    }
+    return "unknown";
+}
+
+py::object optional_bound(double v) {
+    return std::isinf(v) ? py::object(py::none()) : py::object(py::float_(v));
+}
+
+py::object field_example(const field_spec & f) {
+    if (f.example == nullptr) {
+        return py::none();
+    }
+    if (f.kind == FIELD_KIND_STR) {
+        return py::str(f.example);
+    }
+    const double v = std::strtod(f.example, nullptr);
+    return f.kind == FIELD_KIND_INT ? py::object(py::int_(static_cast<int64_t>(v))) : py::object(py::float_(v));
+}
+
+} // namespace
+
+void bind_records(py::module_ & m) {
+    py::class_<field_spec>(m, "RecordField")
+        .def_property_readonly("name", [](const field_spec & f) { return f.name; })
+        .def_property_readonly("kind", [](const field_spec & f) { return kind_name(f.kind); })
+        .def_readonly("required", &field_spec::required)
+        .def_property_readonly("minimum", [](const field_spec & f) {
+            return f.kind == FIELD_KIND_STR ? py::object(py::none()) : optional_bound(f.min_value);
+        })
+        .def_property_readonly("maximum", [](const field_spec & f) {
+            return f.kind == FIELD_KIND_STR ? py::object(py::none()) : optional_bound(f.max_value);
+        })
+        .def_property_readonly("max_length", [](const field_spec & f) {
+            return f.kind == FIELD_KIND_STR ? py::object(py::int_(MAX_TEXT_LENGTH)) : py::object(py::none());
+        })
+        .def_property_readonly("description", [](const field_spec & f) { return f.description; })
+        .def_property_readonly("example", &field_example)
+        .def("__repr__", [](const field_spec & f) {
+            return std::string("<RecordField ") + f.name + " " + kind_name(f.kind) + ">";
+        });
+    py::class_<record_type_spec>(m, "RecordType")
+        .def_property_readonly("name", [](const record_type_spec & t) { return t.name; })
+        .def_property_readonly("description", [](const record_type_spec & t) { return t.description; })
+        .def_property_readonly("header", [](const record_type_spec & t) { return record_header(t.type); })
+        .def_readonly("fields", &record_type_spec::fields)
+        .def("__repr__", [](const record_type_spec & t) { return std::string("<RecordType ") + t.name + ">"; });
+    m.def("record_types", [] {
+        std::vector<const record_type_spec *> out;
+        for (int32_t i = 0; i < RECORD_TYPE_COUNT; ++i) {
+            out.push_back(&record_spec(static_cast<record_type>(i)));
+        }
+        return out;
+    }, py::return_value_policy::reference, "Every record type, with its fields, in the core's own table.");
+    m.def("record_header", [](const std::string & type) { return record_header(parse_type(type)); }, py::arg("data_type"));
+    m.def("format_record", [](const std::string & type, const py::dict & rec) {
+        return format_record(parse_record(parse_type(type), rec, 0));
+    }, py::arg("data_type"), py::arg("record"));
+}
+
+} // namespace streaminfer::bindings
