@@ -28,6 +28,12 @@ class APIError(Exception):
     error_type: ClassVar[str] = "invalid_request_error"
     default_code: ClassVar[str | None] = None
 
+    def __init_subclass__(
+        cls, *, status: int, error_type: str = "invalid_request_error", code: str | None = None
+    ) -> None:
+        super().__init_subclass__()
+        cls.status_code, cls.error_type, cls.default_code = status, error_type, code
+
     def __init__(
         self,
         message: str,
@@ -46,51 +52,36 @@ class APIError(Exception):
         return error_body(self.message, self.error_type, self.code, self.param)
 
 
-class BadRequest(APIError):
-    status_code = 400
-    default_code = "bad_request"
+class BadRequest(APIError, status=400, code="bad_request"):
+    """The body is not JSON, or what it asks does not fit the context."""
 
 
-class Unauthorized(APIError):
-    status_code = 401
-    error_type = "authentication_error"
-    default_code = "invalid_api_key"
+class Unauthorized(APIError, status=401, error_type="authentication_error", code="invalid_api_key"):
+    """No API key, or not one of the server's."""
 
 
-class NotFound(APIError):
-    status_code = 404
-    error_type = "not_found_error"
-    default_code = "not_found"
+class NotFound(APIError, status=404, error_type="not_found_error", code="not_found"):
+    """An unknown route, session or flash query."""
 
 
-class Conflict(APIError):
-    status_code = 409
-    error_type = "conflict_error"
-    default_code = "duplicate"
+class Conflict(APIError, status=409, error_type="conflict_error", code="duplicate"):
+    """The flash query is already registered."""
 
 
-class PayloadTooLarge(APIError):
-    status_code = 413
-    error_type = "invalid_request_error"
-    default_code = "body_too_large"
+class PayloadTooLarge(APIError, status=413, code="body_too_large"):
+    """The body or frame is over the size limit."""
 
 
-class ValidationFailed(APIError):
-    status_code = 422
-    error_type = "invalid_request_error"
-    default_code = "validation_error"
+class ValidationFailed(APIError, status=422, code="validation_error"):
+    """A field has the wrong JSON type, or a value the core refuses."""
 
 
-class TooManyRequests(APIError):
-    status_code = 429
-    error_type = "rate_limit_error"
-    default_code = "limit_reached"
+class TooManyRequests(APIError, status=429, error_type="rate_limit_error", code="limit_reached"):
+    """A count limit: sessions, or flash queries per session."""
 
 
-class ServiceUnavailable(APIError):
-    status_code = 503
-    error_type = "service_unavailable"
-    default_code = "engine_unavailable"
+class ServiceUnavailable(APIError, status=503, error_type="service_unavailable", code="engine_unavailable"):
+    """The engine is loading, stopping or closed, or a generation failed."""
 
 
 def error_body(message: str, error_type: str, code: str | int | None, param: str | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from streaminfer.server import schemas, views
 from streaminfer.server.errors import NotFound, core_errors
-from streaminfer.server.runtime import get_runtime
+from streaminfer.server.runtime import get_runtime, touch_session
 
 
 async def register_flash(request: Request) -> JSONResponse:
@@ -24,9 +24,7 @@ async def register_flash(request: Request) -> JSONResponse:
 
 
 async def list_flash(request: Request) -> JSONResponse:
-    rt = get_runtime(request)
-    rt.require()
-    entry = rt.registry.touch(request.path_params["session_id"])
+    entry = touch_session(request)
     with core_errors():
         items = [views.flash_query(item) for item in entry.session.list_flash()]
         version = entry.session.data_version()

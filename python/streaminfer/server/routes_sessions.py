@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from streaminfer.server import schemas, views
 from streaminfer.server.errors import core_errors
-from streaminfer.server.runtime import get_runtime
+from streaminfer.server.runtime import get_runtime, touch_session
 
 
 async def init_session(request: Request) -> JSONResponse:
@@ -42,14 +42,11 @@ async def list_sessions(request: Request) -> JSONResponse:
 
 
 async def session_state(request: Request) -> JSONResponse:
-    rt = get_runtime(request)
-    rt.require()
-    session_id = request.path_params["session_id"]
-    entry = rt.registry.touch(session_id)
+    entry = touch_session(request)
     with core_errors():
         state = entry.session.state()
         text = entry.session.context_text()
-    return JSONResponse(views.session_state(session_id, entry, state, text))
+    return JSONResponse(views.session_state(request.path_params["session_id"], entry, state, text))
 
 
 async def delete_session(request: Request) -> JSONResponse:
@@ -87,10 +84,7 @@ async def mark_prefix(request: Request) -> JSONResponse:
 
 
 async def session_slots(request: Request) -> JSONResponse:
-    rt = get_runtime(request)
-    rt.require()
-    session_id = request.path_params["session_id"]
-    entry = rt.registry.touch(session_id)
+    entry = touch_session(request)
     with core_errors():
         return JSONResponse(views.slots(entry.session.state()))
 

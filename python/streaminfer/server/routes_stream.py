@@ -13,7 +13,7 @@ from streaminfer.server import schemas, views
 from streaminfer.server.errors import NotFound, core_errors
 from streaminfer.server.hub import EventHub
 from streaminfer.server.registry import SessionEntry
-from streaminfer.server.runtime import Runtime, get_runtime
+from streaminfer.server.runtime import Runtime, get_runtime, touch_session
 from streaminfer.server.sse import PING, EventStreamResponse, frame
 
 
@@ -34,17 +34,13 @@ async def push(request: Request) -> JSONResponse:
 
 
 async def stream_status(request: Request) -> JSONResponse:
-    rt = get_runtime(request)
-    rt.require()
-    entry = rt.registry.touch(request.path_params["session_id"])
+    entry = touch_session(request)
     with core_errors():
         return JSONResponse(views.stream_status(entry.session.state()))
 
 
 async def stats(request: Request) -> JSONResponse:
-    rt = get_runtime(request)
-    rt.require()
-    entry = rt.registry.touch(request.path_params["session_id"])
+    entry = touch_session(request)
     with core_errors():
         return JSONResponse(views.finite(entry.session.stats()))
 

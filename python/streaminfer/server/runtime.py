@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 from streaminfer.server.config import ServerConfig
 from streaminfer.server.errors import ServiceUnavailable
 from streaminfer.server.hub import EventHub
-from streaminfer.server.registry import SessionRegistry
+from streaminfer.server.registry import SessionEntry, SessionRegistry
 
 if TYPE_CHECKING:
     from streaminfer._core import Engine
@@ -132,3 +132,10 @@ class Runtime:
 def get_runtime(conn: HTTPConnection) -> Runtime:
     runtime: Runtime = conn.app.state.runtime
     return runtime
+
+
+def touch_session(conn: HTTPConnection) -> SessionEntry:
+    """The entry of the path's session, for a read: 503 before the engine is up, 404 for an unknown id."""
+    rt = get_runtime(conn)
+    rt.require()
+    return rt.registry.touch(conn.path_params["session_id"])

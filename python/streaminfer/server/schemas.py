@@ -24,21 +24,15 @@ from streaminfer.server.errors import BadRequest, PayloadTooLarge, ValidationFai
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
+# JSON's names for the Python types json.loads returns (bool before int: a bool is an int).
+_JSON_TYPES = ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
+_JSON_CONTAINERS = ((list, "array"), (dict, "object"))
+
+
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+    for kind, name in (*_JSON_TYPES, *_JSON_CONTAINERS):
+        if isinstance(value, kind):
+            return name
     return type(value).__name__
 
 

@@ -163,25 +163,19 @@ def prefix_marked(mark: _core.PrefixMark) -> dict[str, Any]:
     return {"prefix_end": mark.prefix_end, "message": message}
 
 
+def _flash_head(info: _core.FlashInfo) -> dict[str, Any]:
+    return {"id": info.id, "query": info.query, "max_tokens": info.max_tokens, "n_tokens": info.n_tokens}
+
+
 def flash_registered(info: _core.FlashInfo, total: int) -> dict[str, Any]:
     """``POST /v1/sessions/{id}/flash``."""
-    return {
-        "id": info.id,
-        "query": info.query,
-        "max_tokens": info.max_tokens,
-        "n_tokens": info.n_tokens,
-        "total_flash_queries": total,
-        "status": "registered",
-    }
+    return {**_flash_head(info), "total_flash_queries": total, "status": "registered"}
 
 
 def flash_query(info: _core.FlashInfo) -> dict[str, Any]:
     """An item of ``GET /v1/sessions/{id}/flash``."""
     return {
-        "id": info.id,
-        "query": info.query,
-        "max_tokens": info.max_tokens,
-        "n_tokens": info.n_tokens,
+        **_flash_head(info),
         "has_answer": info.has_answer,
         "value": info.value,
         "data_version": info.data_version,
@@ -250,13 +244,10 @@ def session_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+_PUSH_FIELDS = ("pushed", "dropped", "queue_size", "queue_capacity", "total_enqueued", "total_dropped")
+
+
 def push_result(result: _core.PushResult) -> dict[str, int]:
-    """``POST /v1/sessions/{id}/stream/push`` (the WebSocket ``push_ack`` is its first three)."""
-    return {
-        "pushed": result.pushed,
-        "dropped": result.dropped,
-        "queue_size": result.queue_size,
-        "queue_capacity": result.queue_capacity,
-        "total_enqueued": result.total_enqueued,
-        "total_dropped": result.total_dropped,
-    }
+    """``POST /v1/sessions/{id}/stream/push`` (the WebSocket ``push_ack`` is its first three).
+    The wire names are the struct's own."""
+    return {name: int(getattr(result, name)) for name in _PUSH_FIELDS}
