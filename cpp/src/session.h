@@ -1,14 +1,17 @@
-// One live session: its ring of incoming records, its llama_context (KV
-// cache) with the live sequence, its flash queries and its figures.
+// One live session: its llama_context (KV cache) with the live sequence and
+// the window of records it holds. What it accepted and has not decoded yet
+// is its record_queue's; its standing questions, its flash_registry's; its
+// generate requests, its request_tracker's; its figures, live_counters.
+// Generate and probe are in session-generate.cpp.
 //
 // Threads and ownership:
-//   producer (the Python event loop)  push(): ring producer side only
-//   tokenization worker               drain_ring(): ring consumer side
+//   producer (the Python event loop)  push(): the queue's producer side only
+//   tokenization worker               drain_ring(): the queue's consumer side
 //   decode thread                     everything that touches ctx_ / window_
 //                                     (the run_* methods), and the writes of
 //                                     what readers see, under view_mu_
-//   any thread                        the const snapshots (state(), ...) and
-//                                     the flash registry, under their locks
+//   any thread                        the snapshots (state(), ...) and the
+//                                     flash registry, under their locks
 #pragma once
 
 #include "core-errors.h"
