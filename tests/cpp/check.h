@@ -8,6 +8,8 @@
 //   REQUIRE(cond)            the case's own thread: CHECK, then stops the
 //                            case when going on makes no sense
 //   CHECK_THROWS(expr, type) CHECK that `expr` throws `type`
+//   TEST_CASE(name) { ... }  defines a case and adds it to registered_cases()
+//                            (in definition order within a file)
 //
 // A case fails when the failure count grew while it ran, whatever thread
 // the failing CHECK was on.
@@ -45,6 +47,18 @@ struct test_case {
     std::function<void()> fn;
 };
 
+// Function-local, so that registrations from any file's static
+// initializers find it constructed.
+inline std::vector<test_case> & registered_cases() {
+    static std::vector<test_case> cases;
+    return cases;
+}
+
+inline bool register_case(const char * name, void (*fn)()) {
+    registered_cases().push_back({name, fn});
+    return true;
+}
+
 // Runs the cases whose name contains `filter` (all when null), in order.
 inline int run_cases(const std::vector<test_case> & cases, const char * filter = nullptr) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress lines interleave with stderr when piped
@@ -73,6 +87,12 @@ inline int run_cases(const std::vector<test_case> & cases, const char * filter =
 }
 
 } // namespace streaminfer_test
+
+#define TEST_CASE(name)                                                                       \
+    void                          test_##name();                                                \
+    [[maybe_unused]] const bool   registered_##name =                                           \
+        ::streaminfer_test::register_case(#name, test_##name);                                  \
+    void                          test_##name()
 
 #define CHECK(cond)                                                        \
     do {                                                                   \

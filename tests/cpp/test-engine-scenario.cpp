@@ -342,8 +342,8 @@ private:
 
 } // namespace
 
-std::vector<test_case> engine_scenario_cases(const std::string & model_path) {
-    return {{"engine", [model_path] { scenario(model_path).run(); }}};
+void run_engine_scenario(const std::string & model_path) {
+    scenario(model_path).run();
 }
 
 } // namespace streaminfer_test

@@ -18,7 +18,7 @@ bool fd_readable(int fd) {
     return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
-void test_event_queue() {
+TEST_CASE(event_queue) {
     event_queue q(3);
     CHECK(q.fd() >= 0);
     CHECK(!fd_readable(q.fd()));
@@ -39,9 +39,4 @@ void test_event_queue() {
 }
 
 } // namespace
-
-std::vector<test_case> event_queue_cases() {
-    return {{"event_queue", test_event_queue}};
-}
-
 } // namespace streaminfer_test

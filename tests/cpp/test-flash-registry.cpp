@@ -14,7 +14,7 @@ using namespace streaminfer;
 namespace streaminfer_test {
 namespace {
 
-void test_normalize_question() {
+TEST_CASE(normalize_question) {
     CHECK(normalize_question("  What is   the\tlast\n close?  ") == "What is the last close?");
     CHECK(normalize_question("What is the last close?") == "What is the last close?");
     CHECK(normalize_question("") == "");
@@ -30,7 +30,7 @@ void test_normalize_question() {
 
 std::vector<token_id> tokens(size_t n) { return std::vector<token_id>(n, 1); }
 
-void test_registry_add_remove() {
+TEST_CASE(flash_registry_add_remove) {
     flash_registry r;
     const flash_info q = r.add("What is the last close?", 4, tokens(3), -1);
     CHECK(q.id == 1);
@@ -67,7 +67,7 @@ void test_registry_add_remove() {
     CHECK_THROWS(r.add("One too many?", 1, tokens(1), -1), limit_error);
 }
 
-void test_registry_answers() {
+TEST_CASE(flash_registry_answers) {
     flash_registry r;
     CHECK(r.reserve() == GENERATE_RESERVE); // the floor, for generate requests
     r.mark_stale();
@@ -103,13 +103,4 @@ void test_registry_answers() {
 }
 
 } // namespace
-
-std::vector<test_case> flash_registry_cases() {
-    return {
-        {"normalize_question", test_normalize_question},
-        {"flash_registry_add_remove", test_registry_add_remove},
-        {"flash_registry_answers", test_registry_answers},
-    };
-}
-
 } // namespace streaminfer_test

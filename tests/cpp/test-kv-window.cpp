@@ -11,15 +11,21 @@ using namespace streaminfer;
 namespace streaminfer_test {
 namespace {
 
-void test_kv_window_bookkeeping() {
+// Where the window's parts end, and what it holds.
+void expect_window(const kv_window & w, int32_t prefix_end, int32_t pos_next, int32_t data_count, size_t n_entries) {
+    CHECK(w.prefix_end() == prefix_end);
+    CHECK(w.pos_next() == pos_next);
+    CHECK(w.data_count() == data_count);
+    CHECK(w.data_tokens() == pos_next - prefix_end);
+    CHECK(w.entries().size() == n_entries);
+}
+
+TEST_CASE(kv_window_bookkeeping) {
     // No eviction is needed anywhere below, so make_room never touches the
     // (absent) context; eviction itself is exercised by the engine run.
     kv_window w(512, 3);
     w.set_prefix(20, "PREFIX\n");
-    CHECK(w.prefix_end() == 20);
-    CHECK(w.pos_next() == 20);
-    CHECK(w.data_count() == 0);
-    CHECK(w.data_tokens() == 0);
+    expect_window(w, 20, 20, 0, 0);
     CHECK(w.n_ctx() == 512);
     CHECK(w.window_size() == 3);
 
@@ -35,23 +41,16 @@ void test_kv_window_bookkeeping() {
     note.n_tokens = 5;
     note.text     = "note\n";
     w.append(std::move(note));
-    CHECK(w.pos_next() == 45);
-    CHECK(w.data_count() == 2); // the text entry is not a record
-    CHECK(w.data_tokens() == 25);
-    CHECK(w.entries().size() == 3);
+    expect_window(w, 20, 45, 2, 3); // the text entry is not a record
 
     const eviction none = w.make_room(nullptr, 1, 10, 400); // 3 records <= 3, 55 tokens <= 400
     CHECK(none.n_entries == 0);
     CHECK(none.n_records == 0);
     CHECK(none.n_tokens == 0);
-    CHECK(w.pos_next() == 45);
+    expect_window(w, 20, 45, 2, 3);
 
     CHECK(w.freeze() == 2);
-    CHECK(w.prefix_end() == 45);
-    CHECK(w.pos_next() == 45);
-    CHECK(w.data_count() == 0);
-    CHECK(w.data_tokens() == 0);
-    CHECK(w.entries().empty());
+    expect_window(w, 45, 45, 0, 0);
     CHECK(w.prefix_text() == "PREFIX\n1,2,0.5,1.5,100\n1,2,0.5,1.5,100\nnote\n");
     // Nothing left to evict: make_room reports nothing whatever is asked.
     const eviction after = w.make_room(nullptr, 5, 1000, 100);
@@ -60,9 +59,4 @@ void test_kv_window_bookkeeping() {
 }
 
 } // namespace
-
-std::vector<test_case> kv_window_cases() {
-    return {{"kv_window_bookkeeping", test_kv_window_bookkeeping}};
-}
-
 } // namespace streaminfer_test

@@ -20,10 +20,9 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "usage: %s MODEL.gguf (or set STREAMINFER_TEST_MODEL)\n", argv[0]);
         return 2;
     }
-    std::vector<test_case> cases;
-    for (auto && list : {record_format_cases(), window_stats_cases(), flash_registry_cases(), kv_window_cases(),
-                         event_queue_cases(), record_queue_cases(), engine_scenario_cases(model_path)}) {
-        cases.insert(cases.end(), list.begin(), list.end());
-    }
+    // The module cases register themselves (TEST_CASE); the scenario, the
+    // slow one, runs last.
+    std::vector<test_case> cases = registered_cases();
+    cases.push_back({"engine", [&] { run_engine_scenario(model_path); }});
     return run_cases(cases);
 }

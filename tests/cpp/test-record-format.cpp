@@ -26,7 +26,7 @@ const field_spec & spec_of(record_type type, const std::string & name) {
     std::abort();
 }
 
-void test_format_record() {
+TEST_CASE(format_record) {
     // One line per type, columns in header order, timestamp as UTC time of day.
     CHECK(format_record(make_record(RECORD_TYPE_OHLCV, {185.52, 186.21, 185.07, 185.96, 1234567}, {"AAPL", ""}, T0)) ==
           "22:13:20 185.52,186.21,185.07,185.96,1234567,AAPL\n");
@@ -40,7 +40,7 @@ void test_format_record() {
           "22:13 72.5,120/80,97.5,36.85\n");
 }
 
-void test_record_header_and_names() {
+TEST_CASE(record_header_and_names) {
     const std::pair<record_type, const char *> columns[] = {
         {RECORD_TYPE_OHLCV, "open,high,low,close,volume[,symbol]"},
         {RECORD_TYPE_IOT, "sensor,value,low limit,high limit"},
@@ -67,51 +67,50 @@ void test_record_header_and_names() {
     CHECK(record_spec(RECORD_TYPE_EVENT).fields.size() == 4);
 }
 
-void test_check_number() {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    const double inf = std::numeric_limits<double>::infinity();
-    std::string  why;
-    const field_spec & close = spec_of(RECORD_TYPE_OHLCV, "c");
-    CHECK(check_number(close, 185.5, why));
-    CHECK(check_number(close, -1e300, why));
-    CHECK(!check_number(close, nan, why));
-    CHECK(why.find("finite") != std::string::npos);
-    why.clear();
-    CHECK(!check_number(close, inf, why));
-    CHECK(why.find("finite") != std::string::npos);
-    CHECK(!check_number(close, -inf, why));
-
-    const field_spec & hdg = spec_of(RECORD_TYPE_SPATIAL, "hdg");
-    CHECK(check_number(hdg, 0.0, why));
-    CHECK(check_number(hdg, 360.0, why));
-    why.clear();
-    CHECK(!check_number(hdg, 361.0, why));
-    CHECK(why == "must be in [0, 360]");
-    CHECK(!check_number(hdg, -0.5, why));
-
-    const field_spec & sev = spec_of(RECORD_TYPE_EVENT, "sev");
-    CHECK(check_number(sev, 4.0, why));
-    CHECK(check_number(sev, 0.0, why));
-    why.clear();
-    CHECK(!check_number(sev, 5.0, why));
-    CHECK(why == "must be in [0, 4]");
-    why.clear();
-    CHECK(!check_number(sev, 2.5, why));
-    CHECK(why == "must be an integer");
-
-    const field_spec & cnt = spec_of(RECORD_TYPE_EVENT, "cnt");
-    CHECK(check_number(cnt, 0.0, why));
-    CHECK(check_number(cnt, 1e12, why));
-    why.clear();
-    CHECK(!check_number(cnt, -1.0, why));
-    CHECK(why.rfind("must be in [0, ", 0) == 0); // bounded by the doubles' exact integers
-    CHECK(check_number(cnt, 9007199254740991.0, why));
-    CHECK(!check_number(cnt, 9007199254740992.0, why));
-    CHECK(check_number(spec_of(RECORD_TYPE_OHLCV, "v"), 1.5, why)); // a float field takes fractions
-    CHECK(!check_number(cnt, nan, why));
+// check_number's verdict on `value` for the field: "" when accepted, else
+// the start of the reason it gives.
+void expect_number(record_type type, const char * field, double value, const std::string & reason) {
+    std::string why;
+    const bool  ok = check_number(spec_of(type, field), value, why);
+    if (ok != reason.empty() || why.rfind(reason, 0) != 0) {
+        std::fprintf(stderr, "check_number(%s.%s, %g): %s, \"%s\"; expected \"%s\"\n", record_type_name(type), field,
+                     value, ok ? "accepted" : "refused", why.c_str(), reason.c_str());
+        g_failures.fetch_add(1);
+    }
 }
 
-void test_format_number() {
+TEST_CASE(check_number) {
+    const double nan    = std::numeric_limits<double>::quiet_NaN();
+    const double inf    = std::numeric_limits<double>::infinity();
+    const char * finite = "must be a finite number";
+    const struct {
+        record_type  type;
+        const char * field;
+        double       value;
+        std::string  reason;
+    } cases[] = {
+        {RECORD_TYPE_OHLCV, "c", 185.5, ""}, {RECORD_TYPE_OHLCV, "c", -1e300, ""},
+        {RECORD_TYPE_OHLCV, "c", nan, finite}, {RECORD_TYPE_OHLCV, "c", inf, finite},
+        {RECORD_TYPE_OHLCV, "c", -inf, finite},
+        {RECORD_TYPE_OHLCV, "v", 1.5, ""}, // a float field takes fractions
+        {RECORD_TYPE_SPATIAL, "hdg", 0.0, ""}, {RECORD_TYPE_SPATIAL, "hdg", 360.0, ""},
+        {RECORD_TYPE_SPATIAL, "hdg", 361.0, "must be in [0, 360]"},
+        {RECORD_TYPE_SPATIAL, "hdg", -0.5, "must be in [0, 360]"},
+        {RECORD_TYPE_EVENT, "sev", 4.0, ""}, {RECORD_TYPE_EVENT, "sev", 0.0, ""},
+        {RECORD_TYPE_EVENT, "sev", 5.0, "must be in [0, 4]"}, {RECORD_TYPE_EVENT, "sev", 2.5, "must be an integer"},
+        {RECORD_TYPE_EVENT, "cnt", 0.0, ""}, {RECORD_TYPE_EVENT, "cnt", 1e12, ""},
+        // Bounded by the largest integer a double holds exactly.
+        {RECORD_TYPE_EVENT, "cnt", -1.0, "must be in [0, "},
+        {RECORD_TYPE_EVENT, "cnt", 9007199254740991.0, ""},
+        {RECORD_TYPE_EVENT, "cnt", 9007199254740992.0, "must be in [0, "},
+        {RECORD_TYPE_EVENT, "cnt", nan, finite},
+    };
+    for (const auto & c : cases) {
+        expect_number(c.type, c.field, c.value, c.reason);
+    }
+}
+
+TEST_CASE(format_number) {
     CHECK(format_number(185.5) == "185.5");
     CHECK(format_number(0.25) == "0.25");
     CHECK(format_number(1200) == "1200");
@@ -123,7 +122,7 @@ void test_format_number() {
     CHECK(format_number(1e20) == "1e+20");
 }
 
-void test_record_table() {
+TEST_CASE(record_table) {
     // Slots count numbers and strings apart, in field order.
     CHECK(spec_of(RECORD_TYPE_OHLCV, "o").slot == 0);
     CHECK(spec_of(RECORD_TYPE_OHLCV, "v").slot == 4);
@@ -149,7 +148,7 @@ void test_record_table() {
     CHECK_THROWS(record_spec(RECORD_TYPE_COUNT), std::invalid_argument);
 }
 
-void test_sample_record() {
+TEST_CASE(sample_record) {
     // Every example value, on a whole minute: the line format_record shows for a typical record.
     CHECK(format_record(sample_record(RECORD_TYPE_OHLCV)) == "22:13 185.52,186.21,185.07,185.96,1234567\n");
     CHECK(format_record(sample_record(RECORD_TYPE_IOT)) == "22:13 temp-01,23.57,18.5,30.25\n");
@@ -170,7 +169,7 @@ void test_sample_record() {
     }
 }
 
-void test_check_text_and_timestamp() {
+TEST_CASE(check_text_and_timestamp) {
     std::string why;
     CHECK(check_text("temp-01", why));
     CHECK(check_text(std::string(64, 'a'), why));
@@ -193,17 +192,4 @@ void test_check_text_and_timestamp() {
 }
 
 } // namespace
-
-std::vector<test_case> record_format_cases() {
-    return {
-        {"format_record", test_format_record},
-        {"record_header_and_names", test_record_header_and_names},
-        {"record_table", test_record_table},
-        {"sample_record", test_sample_record},
-        {"check_number", test_check_number},
-        {"check_text_and_timestamp", test_check_text_and_timestamp},
-        {"format_number", test_format_number},
-    };
-}
-
 } // namespace streaminfer_test

@@ -20,7 +20,18 @@ std::vector<record> ohlcv_records(int n) {
     return out;
 }
 
-void test_record_queue_push() {
+// A push's figures: pushed, dropped, then the totals after it.
+void expect_push(const push_result & r, int32_t pushed, int32_t dropped, int64_t total_enqueued,
+                 int64_t total_dropped) {
+    CHECK(r.pushed == pushed);
+    CHECK(r.dropped == dropped);
+    CHECK(r.total_enqueued == total_enqueued);
+    CHECK(r.total_dropped == total_dropped);
+    CHECK(r.queue_size == total_enqueued); // nothing drained
+    CHECK(r.queue_capacity == 4);
+}
+
+TEST_CASE(record_queue_push) {
     live_counters counters;
     record_queue  q(3, counters); // rounded up to a power of two
     q.set_window(2);
@@ -28,20 +39,10 @@ void test_record_queue_push() {
     CHECK(q.backlog() == 0);
     CHECK(!q.has_pending());
 
-    const push_result first = q.push(ohlcv_records(3));
-    CHECK(first.pushed == 3);
-    CHECK(first.dropped == 0);
-    CHECK(first.total_enqueued == 3);
-    CHECK(first.queue_size == 3);
-    CHECK(first.queue_capacity == 4);
+    expect_push(q.push(ohlcv_records(3)), 3, 0, 3, 0);
 
     // Full: what does not fit is dropped, and not counted as enqueued.
-    const push_result second = q.push(ohlcv_records(3));
-    CHECK(second.pushed == 1);
-    CHECK(second.dropped == 2);
-    CHECK(second.total_enqueued == 4);
-    CHECK(second.total_dropped == 2);
-    CHECK(second.queue_size == 4);
+    expect_push(q.push(ohlcv_records(3)), 1, 2, 4, 2);
     CHECK(q.ring_size() == 4);
     CHECK(q.backlog() == 4);
     CHECK(!q.has_pending()); // still in the ring: nothing tokenized yet
@@ -52,15 +53,8 @@ void test_record_queue_push() {
     CHECK(c.tokenized == 0);
     CHECK(c.skipped == 0);
 
-    const push_result none = q.push({});
-    CHECK(none.pushed == 0 && none.dropped == 0);
-    CHECK(none.total_enqueued == 4);
+    expect_push(q.push({}), 0, 0, 4, 2);
 }
 
 } // namespace
-
-std::vector<test_case> record_queue_cases() {
-    return {{"record_queue_push", test_record_queue_push}};
-}
-
 } // namespace streaminfer_test

@@ -44,7 +44,7 @@ struct throws_on_construct {
     }
 };
 
-void test_fifo_order() {
+TEST_CASE(fifo_order) {
     spsc_ring<int> r(16);
     for (int i = 0; i < 10; ++i) {
         CHECK(r.try_push(i));
@@ -58,7 +58,7 @@ void test_fifo_order() {
     CHECK(r.empty());
 }
 
-void test_full_and_empty_edges() {
+TEST_CASE(full_and_empty_edges) {
     spsc_ring<int> r(4);
     int            v = -1;
     CHECK(r.empty());
@@ -81,7 +81,7 @@ void test_full_and_empty_edges() {
     CHECK(r.empty() && r.size() == 0);
 }
 
-void test_wraparound() {
+TEST_CASE(wraparound) {
     // Capacity 8, 100k laps at varying fill levels; indices wrap the slot
     // array over and over.
     spsc_ring<uint32_t> r(8);
@@ -102,7 +102,7 @@ void test_wraparound() {
     CHECK(next_out == 100000u / 8 * 36);  // 1+2+...+8 = 36 per 8 laps
 }
 
-void test_capacity_rounding() {
+TEST_CASE(capacity_rounding) {
     CHECK(spsc_ring<int>(1).capacity() == 1);
     CHECK(spsc_ring<int>(2).capacity() == 2);
     CHECK(spsc_ring<int>(3).capacity() == 4);
@@ -125,7 +125,7 @@ void test_capacity_rounding() {
     CHECK(!three.try_push(4));
 }
 
-void test_move_only() {
+TEST_CASE(move_only) {
     spsc_ring<std::unique_ptr<int>> r(4);
     auto                            p = std::make_unique<int>(42);
     CHECK(r.try_push(std::move(p)));
@@ -139,7 +139,7 @@ void test_move_only() {
     // would report the leak; the counted test checks the same by counting).
 }
 
-void test_lifetimes_no_leaks() {
+TEST_CASE(lifetimes_no_leaks) {
     counted::live        = 0;
     counted::constructed = 0;
     {
@@ -185,7 +185,7 @@ void test_lifetimes_no_leaks() {
     CHECK(counted::live == 0);
 }
 
-void test_throwing_constructor_leaves_ring_unchanged() {
+TEST_CASE(throwing_constructor_leaves_ring_unchanged) {
     spsc_ring<throws_on_construct> r(2);
     CHECK(r.try_emplace(false));
     CHECK_THROWS(r.try_emplace(true), std::runtime_error);
@@ -210,7 +210,7 @@ constexpr uint64_t mix(uint64_t x) {
 // One producer, one consumer, >= 10M items through a small ring so that both
 // the full and the empty paths are hit constantly. The consumer checks order
 // and payload as it goes; both sides keep a checksum, compared at the end.
-void test_two_thread_fuzz() {
+TEST_CASE(two_thread_fuzz) {
     constexpr uint64_t n = 10'000'000;
     spsc_ring<fuzz_item> r(1024);
     uint64_t producer_sum = 0, consumer_sum = 0, misordered = 0, corrupt = 0, first_bad = UINT64_MAX;
@@ -262,7 +262,7 @@ void test_two_thread_fuzz() {
 
 // Same with a heap-owning element type: the move-out and destruction in the
 // consumer race with construction in the producer if the orders are wrong.
-void test_two_thread_fuzz_strings() {
+TEST_CASE(two_thread_fuzz_strings) {
     constexpr int64_t n = 1'000'000;
     spsc_ring<std::string> r(64);
     int64_t bad = 0;
@@ -292,21 +292,10 @@ void test_two_thread_fuzz_strings() {
     CHECK(bad == 0);
 }
 
-const std::vector<streaminfer_test::test_case> tests = {
-    { "fifo_order",                                 test_fifo_order                                 },
-    { "full_and_empty_edges",                       test_full_and_empty_edges                       },
-    { "wraparound",                                 test_wraparound                                 },
-    { "capacity_rounding",                          test_capacity_rounding                          },
-    { "move_only",                                  test_move_only                                  },
-    { "lifetimes_no_leaks",                         test_lifetimes_no_leaks                         },
-    { "throwing_constructor_leaves_ring_unchanged", test_throwing_constructor_leaves_ring_unchanged },
-    { "two_thread_fuzz",                            test_two_thread_fuzz                            },
-    { "two_thread_fuzz_strings",                    test_two_thread_fuzz_strings                    },
-};
 
 }  // namespace
 
 int main(int argc, char ** argv) {
     // Optional argument: run only the tests whose name contains it.
-    return streaminfer_test::run_cases(tests, argc > 1 ? argv[1] : nullptr);
+    return streaminfer_test::run_cases(streaminfer_test::registered_cases(), argc > 1 ? argv[1] : nullptr);
 }

@@ -1,5 +1,5 @@
 // What the engine test's files share: field_map access, records to feed
-// the modules, and each file's list of cases (test-main.cpp runs them).
+// the modules.
 #pragma once
 
 #include "check.h"
@@ -74,14 +74,8 @@ inline std::vector<const record *> pointers(const std::vector<record> & rs) {
     return out;
 }
 
-// ---- the cases, one list per module ----
-
-std::vector<test_case> record_format_cases();
-std::vector<test_case> window_stats_cases();
-std::vector<test_case> kv_window_cases();
-std::vector<test_case> event_queue_cases();
-std::vector<test_case> flash_registry_cases();
-std::vector<test_case> record_queue_cases();
-std::vector<test_case> engine_scenario_cases(const std::string & model_path);
+// The engine on a real model (test-engine-scenario.cpp): after the module
+// cases, which need none.
+void run_engine_scenario(const std::string & model_path);
 
 } // namespace streaminfer_test
