@@ -75,7 +75,7 @@ def test_incremental_state_answers_like_a_rebuild(engine: _core.Engine) -> None:
         assert reb.text == ctl.text  # rebuilding is deterministic
     n = len(QUESTIONS)
     print(
-        f"\nequivalence after {st['evicted']} evictions: whole answers agree {agree}/{n}, "
+        f"\nequivalence after {st.counters.evicted} evictions: whole answers agree {agree}/{n}, "
         f"first tokens agree {first_token_agree}/{n}, largest first-step logit difference {largest:.3f} "
         f"(rebuild vs rebuild {control_largest:.3f})"
     )
