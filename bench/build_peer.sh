@@ -16,7 +16,7 @@ python="${PYTHON:-python3}"
 
 if [[ ! -f "$src/CMakeLists.txt" ]]; then
     echo "build_peer: fetching pinned llama.cpp into $src"
-    "$python" "$root/third_party/fetch_llama.py" "$src"
+    "$python" "$root/cmake/llama/fetch_llama.py" "$src"
 fi
 
 launcher=()

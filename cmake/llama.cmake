@@ -9,7 +9,7 @@
 #
 # Sources: STREAMINFER_LLAMA_SRC (environment or cache variable), else
 # third_party/llama.cpp, fetched from the package registry and patched by
-# third_party/fetch_llama.py (a no-op while the tree is current).
+# cmake/llama/fetch_llama.py (a no-op while the tree is current).
 
 if(DEFINED ENV{STREAMINFER_LLAMA_SRC} AND NOT STREAMINFER_LLAMA_SRC)
     set(STREAMINFER_LLAMA_SRC "$ENV{STREAMINFER_LLAMA_SRC}")
@@ -18,19 +18,19 @@ if(NOT STREAMINFER_LLAMA_SRC)
     set(STREAMINFER_LLAMA_SRC "${PROJECT_SOURCE_DIR}/third_party/llama.cpp")
     find_package(Python COMPONENTS Interpreter REQUIRED)
     execute_process(
-        COMMAND "${Python_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/third_party/fetch_llama.py" "${STREAMINFER_LLAMA_SRC}"
+        COMMAND "${Python_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/cmake/llama/fetch_llama.py" "${STREAMINFER_LLAMA_SRC}"
         RESULT_VARIABLE fetch_result)
     if(NOT fetch_result EQUAL 0)
         message(FATAL_ERROR "streaminfer: fetching llama.cpp failed (see above). "
                             "Set STREAMINFER_LLAMA_SRC=/path/to/llama.cpp to use a local copy.")
     endif()
-    file(GLOB _patches CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/third_party/patches/*.patch")
+    file(GLOB _patches CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/cmake/llama/patches/*.patch")
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-                 "${PROJECT_SOURCE_DIR}/third_party/fetch_llama.py" "${PROJECT_SOURCE_DIR}/third_party/llama.sha256"
+                 "${PROJECT_SOURCE_DIR}/cmake/llama/fetch_llama.py" "${PROJECT_SOURCE_DIR}/cmake/llama/llama.sha256"
                  ${_patches})
 elseif(STREAMINFER_AMX)
     message(WARNING "streaminfer: STREAMINFER_AMX with STREAMINFER_LLAMA_SRC: make sure that tree carries "
-                    "third_party/patches/ggml-amx-tile-config.patch, or AMX decodes may die with SIGILL")
+                    "cmake/llama/patches/ggml-amx-tile-config.patch, or AMX decodes may die with SIGILL")
 endif()
 if(NOT EXISTS "${STREAMINFER_LLAMA_SRC}/include/llama.h")
     message(FATAL_ERROR "streaminfer: ${STREAMINFER_LLAMA_SRC} is not a llama.cpp source tree (no include/llama.h)")
@@ -115,7 +115,7 @@ if(STREAMINFER_PORTABLE)
     set_target_properties(${STREAMINFER_SHIPPED_LIBRARIES} PROPERTIES BUILD_WITH_INSTALL_RPATH ON)
 endif()
 
-# AMX. ggml's AMX kernels crash as released (third_party/patches/
+# AMX. ggml's AMX kernels crash as released (cmake/llama/patches/
 # ggml-amx-tile-config.patch says why, and fixes it), and they are compiled in
 # wherever -march=native or a variant turns AMX on. Off by default: no CPU
 # backend target is compiled with AMX, so not one tile instruction is in the

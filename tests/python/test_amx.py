@@ -2,7 +2,7 @@
 
 As released, ggml's AMX kernels die with SIGILL on AMX Xeons: built on the
 stack, their tile config loses every store but the palette byte (GCC 12), so
-the first tileloadd meets unconfigured tiles. third_party/patches/
+the first tileloadd meets unconfigured tiles. cmake/llama/patches/
 ggml-amx-tile-config.patch fixes that. These tests check:
 - that the default build holds no AMX instruction at all (on an AMX build
   machine, -march=native alone would compile them in);

@@ -1,4 +1,4 @@
-"""third_party/fetch_llama.py: the strict patch applier, and the fetched tree
+"""cmake/llama/fetch_llama.py: the strict patch applier, and the fetched tree
 (patched, stamped, left alone while current, replaced whole when not)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from build_helpers import REPO_ROOT
 
-sys.path.insert(0, str(REPO_ROOT / "third_party"))
+sys.path.insert(0, str(REPO_ROOT / "cmake" / "llama"))
 import fetch_llama
 
 ORIGINAL = "one\ntwo\nthree\nfour\nfive\nsix\nseven\n"
@@ -70,7 +70,7 @@ def test_our_patches_each_say_what_and_why() -> None:
 
 
 def fetch(dest: Path) -> subprocess.CompletedProcess[str]:
-    script = REPO_ROOT / "third_party" / "fetch_llama.py"
+    script = REPO_ROOT / "cmake" / "llama" / "fetch_llama.py"
     return subprocess.run(
         [sys.executable, str(script), str(dest)], capture_output=True, text=True, timeout=900
     )
