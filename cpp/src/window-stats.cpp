@@ -18,6 +18,12 @@ event_value number(const field_spec & f, double v) {
 
 event_value text_stat(stat_kind kind, const field_spec & f, const recs & r) {
     const auto slot = static_cast<size_t>(f.slot);
+    if (kind == STAT_FIRST || kind == STAT_LAST) { // no counting needed
+        if (r.empty()) {
+            return std::string();
+        }
+        return (kind == STAT_FIRST ? r.front() : r.back())->str[slot];
+    }
     std::map<std::string, int64_t> counts;
     for (const record * rec : r) {
         counts[rec->str[slot]] += 1;
@@ -31,8 +37,6 @@ event_value text_stat(stat_kind kind, const field_spec & f, const recs & r) {
         }
     }
     switch (kind) {
-        case STAT_FIRST:      return r.empty() ? std::string() : r.front()->str[slot];
-        case STAT_LAST:       return r.empty() ? std::string() : r.back()->str[slot];
         case STAT_DISTINCT:   return static_cast<int64_t>(counts.size());
         case STAT_MODE:       return mode;
         case STAT_MODE_COUNT: return mode_count;

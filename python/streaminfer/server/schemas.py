@@ -25,12 +25,19 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 # JSON's names for the Python types json.loads returns (bool before int: a bool is an int).
-_JSON_TYPES = ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
-_JSON_CONTAINERS = ((list, "array"), (dict, "object"))
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (type(None), "null"),
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
 
 
 def _type_name(value: Any) -> str:
-    for kind, name in (*_JSON_TYPES, *_JSON_CONTAINERS):
+    for kind, name in _JSON_TYPES:
         if isinstance(value, kind):
             return name
     return type(value).__name__
