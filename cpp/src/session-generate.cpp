@@ -82,6 +82,8 @@ void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int
                      .set("request_id", request_id)
                      .set("text", job.text)
                      .set("n_tokens", static_cast<int64_t>(job.n_generated))
+                     .set("prompt_tokens", static_cast<int64_t>(job.prompt.size()))
+                     .set("finish_reason", std::string(job.n_generated >= job.max_tokens ? "length" : "stop"))
                      .set("confidence", job.confidence())
                      .set("logit_gap", static_cast<double>(job.first_logit_gap))
                      .set("data_version", data_version())
