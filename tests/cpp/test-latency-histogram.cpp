@@ -1,12 +1,14 @@
-// The latency histogram (latency-histogram.h): the grid, where values land,
-// the quantile estimate against values worked out by hand, and writers on
-// several threads while a reader takes snapshots (the TSan build checks the
-// last).
+// The latency histogram (latency-histogram.h) and the stage list
+// (latency-stages.h): the grid, where values land, the quantile estimate
+// against values worked out by hand, and writers on several threads while
+// a reader takes snapshots (the TSan build checks the last).
 
 #include "latency-histogram.h"
+#include "latency-stages.h"
 #include "test-support.h"
 
 #include <atomic>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <thread>
@@ -176,6 +178,21 @@ TEST_CASE(latency_concurrent_observe) {
     CHECK(s.sum_us == sum);
     CHECK(s.counts == expected.snapshot().counts);
     CHECK(rounds > 0);
+}
+
+TEST_CASE(latency_stage_list) {
+    const live_latencies              live;
+    const std::vector<stage_latency> stages = live.snapshot();
+    const char * const names[] = {"push",         "record_wait",  "tokenize",
+                                  "decode_batch", "kv_shift",     "flash_prefill",
+                                  "flash_answer", "fresh_answer", "generate_first_token",
+                                  "generate_total"};
+    REQUIRE(stages.size() == std::size(names));
+    for (size_t i = 0; i < stages.size(); ++i) {
+        CHECK(std::strcmp(stages[i].name, names[i]) == 0);
+        CHECK(std::strlen(stages[i].description) > 0);
+        CHECK(stages[i].snapshot.count == 0);
+    }
 }
 
 } // namespace
