@@ -1,5 +1,7 @@
 #include "batch-decoder.h"
 
+#include "clock.h"
+
 #include "llama.h"
 
 #include <algorithm>
@@ -135,7 +137,8 @@ bool decode_chunked(llama_context * ctx, const std::vector<batch_token> & items,
 
 bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, int32_t n_batch,
                     std::vector<answer_job> & jobs, const piece_callback & on_piece,
-                    const stop_predicate & should_stop) {
+                    const stop_predicate & should_stop, answer_timing * timing) {
+    const int64_t  t_start = steady_us();
     llama_memory_t mem = llama_get_memory(ctx);
     std::vector<batch_token>   items;
     std::vector<int32_t>       next_pos(jobs.size());
@@ -156,6 +159,7 @@ bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, in
         feed[static_cast<size_t>(j)] = take_step(jobs[static_cast<size_t>(j)], mdl, logits, next_pos[static_cast<size_t>(j)], on_piece);
     };
     bool ok = decode_chunked(ctx, items, n_batch, on_logits);
+    const int64_t t_prefilled = steady_us();
 
     // One llama_decode per step for every job still going.
     while (ok && !(should_stop && should_stop())) {
@@ -175,6 +179,10 @@ bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, in
 
     for (const answer_job & job : jobs) {
         llama_memory_seq_rm(mem, job.seq_id, -1, -1);
+    }
+    if (timing != nullptr) {
+        timing->prefill_us = t_prefilled - t_start;
+        timing->steps_us   = steady_us() - t_prefilled;
     }
     return ok;
 }

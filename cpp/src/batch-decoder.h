@@ -69,11 +69,22 @@ using piece_callback = std::function<void(const answer_job & job, const std::str
 // Checked between steps: true abandons every job (session closing, request cancelled).
 using stop_predicate = std::function<bool()>;
 
+// Where one decode_answers call spent its time (steady_us() differences).
+struct answer_timing {
+    // The copies of SEQ_LIVE, every question's decode, and each job's first
+    // step (its first token picked, and streamed, from the question's logits).
+    int64_t prefill_us = 0;
+    // Every later step (one llama_decode for all jobs still going) and the
+    // removal of the copies.
+    int64_t steps_us = 0;
+};
+
 // Decode every job side by side on copies of SEQ_LIVE starting at pos_next.
 // Decode thread only. Returns false when llama_decode failed (jobs are left
-// partial; scratch sequences are removed either way).
+// partial; scratch sequences are removed either way). `timing`, when given,
+// is filled in either way.
 bool decode_answers(llama_context * ctx, const model & mdl, int32_t pos_next, int32_t n_batch,
                     std::vector<answer_job> & jobs, const piece_callback & on_piece,
-                    const stop_predicate & should_stop = nullptr);
+                    const stop_predicate & should_stop = nullptr, answer_timing * timing = nullptr);
 
 } // namespace streaminfer

@@ -4,6 +4,7 @@
 
 #include "batch-decoder.h"
 #include "flash-registry.h"
+#include "latency-stages.h"
 #include "session.h"
 
 #include <pybind11/stl.h>
@@ -15,6 +16,18 @@ void bind_results(py::module_ & m) {
 #define STREAMINFER_FIELD(name, doc) counters.def_readonly(#name, &session_counters::name, doc);
     STREAMINFER_SESSION_COUNTERS(STREAMINFER_FIELD)
 #undef STREAMINFER_FIELD
+    py::class_<stage_latency>(m, "StageLatency")
+        .def_property_readonly("name", [](const stage_latency & l) { return std::string(l.name); })
+        .def_property_readonly("description", [](const stage_latency & l) { return std::string(l.description); })
+        .def_property_readonly("counts", [](const stage_latency & l) { return l.snapshot.counts; })
+        .def_property_readonly("count", [](const stage_latency & l) { return l.snapshot.count; })
+        .def_property_readonly("sum_us", [](const stage_latency & l) { return l.snapshot.sum_us; })
+        .def_property_readonly("p50_us", [](const stage_latency & l) { return latency_quantile(l.snapshot, 0.50); })
+        .def_property_readonly("p95_us", [](const stage_latency & l) { return latency_quantile(l.snapshot, 0.95); })
+        .def_property_readonly("p99_us", [](const stage_latency & l) { return latency_quantile(l.snapshot, 0.99); })
+        .def("__repr__", [](const stage_latency & l) {
+            return "<StageLatency " + std::string(l.name) + " count=" + std::to_string(l.snapshot.count) + ">";
+        });
     py::class_<session_state>(m, "SessionState")
         .def_property_readonly("data_type", [](const session_state & s) { return record_type_name(s.type); })
         .def_readonly("context_size", &session_state::context_size)

@@ -10,6 +10,7 @@
 #include "core-errors.h"
 #include "engine.h"
 #include "core-limits.h"
+#include "latency-histogram.h"
 #include "record-format.h"
 
 #include "bindings.h"
@@ -197,6 +198,7 @@ void bind_session(py::module_ & m) {
         .def("data_version", [](const py_session & ps) { return ps.s->data_version(); })
         .def("flash_count", [](const py_session & ps) { return ps.s->flash_count(); })
         .def("state", [](const py_session & ps) { return ps.s->state(); })
+        .def("latency", [](const py_session & ps) { return ps.s->latencies(); })
         .def("stats", [](const py_session & ps) { return to_dict(ps.s->stats()); })
         .def("context_text", [](const py_session & ps) { return to_str(ps.s->context_text()); });
 }
@@ -273,6 +275,7 @@ PYBIND11_MODULE(_core, m) {
     m.attr("MIN_CONTEXT_SIZE")        = MIN_CONTEXT_SIZE;
     m.attr("MAX_TEXT_LENGTH")         = MAX_TEXT_LENGTH;
     m.attr("MAX_TIMESTAMP")           = MAX_TIMESTAMP;
+    m.attr("LATENCY_BOUNDS_US")       = std::vector<int64_t>(LATENCY_BOUNDS_US.begin(), LATENCY_BOUNDS_US.end());
     std::vector<std::string> flash_attn_names;
     for (const auto & entry : FLASH_ATTN_MODES) {
         flash_attn_names.push_back(entry.first);

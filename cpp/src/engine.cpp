@@ -1,5 +1,7 @@
 #include "engine.h"
 
+#include "clock.h"
+
 #include <algorithm>
 #include <future>
 #include <stdexcept>
@@ -147,6 +149,7 @@ flash_info engine::register_flash(const std::shared_ptr<session> & s, const std:
 
 int64_t engine::generate(const std::shared_ptr<session> & s, const std::string & prompt, int64_t max_tokens,
                          std::vector<std::string> stop) {
+    const int64_t accepted_us = steady_us(); // generate_first_token and generate_total start here
     if (closed()) {
         throw engine_closed_error("the engine is closed");
     }
@@ -154,12 +157,12 @@ int64_t engine::generate(const std::shared_ptr<session> & s, const std::string &
     const auto    n_max = static_cast<int32_t>(std::clamp<int64_t>(max_tokens, 1, s->n_ctx()));
     const int64_t id    = next_request_id_.fetch_add(1);
     s->track_request(id);
-    scheduler_->post([this, s, id, tokens = std::move(tokens), n_max, stop = std::move(stop)]() mutable {
+    scheduler_->post([s, id, accepted_us, tokens = std::move(tokens), n_max, stop = std::move(stop)]() mutable {
         try {
-            s->run_generate(id, std::move(tokens), n_max, std::move(stop));
+            s->run_generate(id, accepted_us, std::move(tokens), n_max, std::move(stop));
         } catch (const std::exception & e) {
             // The waiter is on the Python side: it must hear of the failure.
-            events_.push(event("generate_error", s->id()).set("request_id", id).set("message", std::string(e.what())));
+            s->end_generate(id, GENERATE_END_FAILED, e.what());
         }
     });
     return id;

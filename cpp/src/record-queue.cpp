@@ -1,15 +1,16 @@
 #include "record-queue.h"
 
+#include "clock.h"
 #include "record-format.h"
 
 #include <algorithm>
 
 namespace streaminfer {
 
-record_queue::record_queue(size_t capacity, live_counters & counters)
-    : ring_(std::max<size_t>(1, capacity)), counters_(counters) {}
+record_queue::record_queue(size_t capacity, live_counters & counters, live_latencies & latencies)
+    : ring_(std::max<size_t>(1, capacity)), counters_(counters), latencies_(latencies) {}
 
-push_result record_queue::push(std::vector<record> && records) {
+push_result record_queue::push(std::vector<record> && records, int64_t accepted_us) {
     push_result r;
     // Counted as enqueued before the ring publishes them (the release store
     // of its tail), so no reader ever sees a record processed or skipped that
@@ -17,7 +18,7 @@ push_result record_queue::push(std::vector<record> && records) {
     const auto n = static_cast<int64_t>(records.size());
     counters_.total_enqueued.fetch_add(n, std::memory_order_relaxed);
     for (record & rec : records) {
-        if (ring_.try_push(std::move(rec))) {
+        if (ring_.try_push(queued_record{std::move(rec), accepted_us})) {
             r.pushed += 1;
         } else {
             r.dropped += 1;
@@ -32,21 +33,26 @@ push_result record_queue::push(std::vector<record> && records) {
 
 size_t record_queue::drain(const model & mdl) {
     std::vector<tokenized_record> local;
-    record rec;
+    queued_record qr;
     const size_t in_ring = ring_.size();
     size_t n_skip = in_ring > window_ ? in_ring - window_ : 0;
     for (size_t i = 0; i < n_skip; ++i) {
-        if (!ring_.try_pop(rec)) {
+        if (!ring_.try_pop(qr)) {
             n_skip = i;
             break;
         }
     }
     counters_.skipped.fetch_add(static_cast<int64_t>(n_skip), std::memory_order_release);
-    while (local.size() < window_ && ring_.try_pop(rec)) {
+    while (local.size() < window_ && ring_.try_pop(qr)) {
+        const int64_t    t0 = steady_us();
         tokenized_record tr;
-        tr.text   = format_record(rec);
-        tr.tokens = mdl.tokenize(tr.text, false, false);
-        tr.rec    = std::move(rec);
+        tr.text        = format_record(qr.rec);
+        tr.tokens      = mdl.tokenize(tr.text, false, false);
+        tr.rec         = std::move(qr.rec);
+        tr.accepted_us = qr.accepted_us;
+        const int64_t t1 = steady_us();
+        latencies_.tokenize.observe(t1 - t0);
+        latencies_.record_wait.observe(t1 - qr.accepted_us);
         local.push_back(std::move(tr));
     }
     if (!local.empty()) {

@@ -8,6 +8,7 @@
 // tokenization worker's, take_batch() the decode thread's; the rest any.
 #pragma once
 
+#include "latency-stages.h"
 #include "model.h"
 #include "record-types.h"
 #include "session-counters.h"
@@ -30,23 +31,34 @@ struct push_result {
     int64_t total_dropped = 0;
 };
 
+// A record in the ring, with the steady_us() at the entry of the push that
+// accepted it.
+struct queued_record {
+    record  rec;
+    int64_t accepted_us = 0;
+};
+
 // A record after the tokenization worker: its line and tokens.
 struct tokenized_record {
     record                rec;
     std::string           text;
     std::vector<token_id> tokens;
+    int64_t               accepted_us = 0; // as queued_record's
 };
 
 class record_queue {
 public:
-    // Counts into `counters`: total_enqueued, total_dropped, tokenized, skipped.
-    record_queue(size_t capacity, live_counters & counters);
+    // Counts into `counters`: total_enqueued, total_dropped, tokenized, skipped;
+    // times into `latencies`: record_wait and tokenize.
+    record_queue(size_t capacity, live_counters & counters, live_latencies & latencies);
 
     // Once, by the owner's constructor, before another thread sees the queue.
     void set_window(int32_t window) { window_ = static_cast<size_t>(window); }
 
-    // Never blocks; what the ring cannot hold is dropped (counted).
-    push_result push(std::vector<record> && records);
+    // Never blocks; what the ring cannot hold is dropped (counted). Each record
+    // keeps `accepted_us` (steady_us()), read once by the caller: no clock
+    // read per record on the producer's path.
+    push_result push(std::vector<record> && records, int64_t accepted_us);
     // Formats and tokenizes what the ring holds; returns how many records it moved.
     size_t drain(const model & mdl);
     bool   has_pending() const;
@@ -59,8 +71,9 @@ public:
     size_t  capacity() const { return ring_.capacity(); }
 
 private:
-    spsc_ring<record>            ring_; // producer: event loop; consumer: tokenization worker
+    spsc_ring<queued_record>     ring_; // producer: event loop; consumer: tokenization worker
     live_counters &              counters_;
+    live_latencies &             latencies_;
     size_t                       window_ = 0;
     mutable std::mutex           pending_mu_;
     std::deque<tokenized_record> pending_; // guarded by pending_mu_

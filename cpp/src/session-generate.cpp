@@ -2,6 +2,8 @@
 // live sequence (batch-decoder.h), its tokens streamed as events.
 #include "session.h"
 
+#include "clock.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -24,25 +26,32 @@ std::vector<token_id> session::prepare_generate(const std::string & prompt) cons
     return tokens;
 }
 
-void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int32_t max_tokens,
-                           std::vector<std::string> stop) {
+void session::end_generate(int64_t request_id, generate_end how, const std::string & message) {
+    // The request is forgotten before its last event goes out: whoever hears
+    // that event finds nothing left to cancel.
+    requests_.finish(request_id);
+    (how == GENERATE_END_CANCELLED ? counters_.generate_cancelled : counters_.generate_failed)
+        .fetch_add(1, std::memory_order_relaxed);
+    events_.push(event("generate_error", cfg_.id).set("request_id", request_id).set("message", message));
+}
+
+void session::run_generate(int64_t request_id, int64_t accepted_us, std::vector<token_id> prompt,
+                           int32_t max_tokens, std::vector<std::string> stop) {
     struct finish_guard { // also when an exception leaves
         session & s;
         int64_t   id;
         ~finish_guard() { s.requests_.finish(id); }
     } guard{*this, request_id};
-    // The request is forgotten before its last event goes out: whoever hears
-    // that event finds nothing left to cancel.
-    auto fail = [&](const std::string & message) {
-        requests_.finish(request_id);
-        events_.push(event("generate_error", cfg_.id).set("request_id", request_id).set("message", message));
+    auto fail = [&](const std::string & message) { end_generate(request_id, GENERATE_END_FAILED, message); };
+    auto cancelled = [&](const std::string & message) {
+        end_generate(request_id, GENERATE_END_CANCELLED, message);
     };
     if (closed() || ctx_ == nullptr) {
-        fail("session " + cfg_.id + " is closed");
+        cancelled("session " + cfg_.id + " is closed");
         return;
     }
     if (requests_.cancelled(request_id)) {
-        fail("cancelled");
+        cancelled("cancelled");
         return;
     }
     const int32_t pos  = window_.pos_next();
@@ -59,12 +68,17 @@ void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int
     job.max_tokens       = std::min(max_tokens, room);
     job.stop_at_newline  = false;
     job.stop             = std::move(stop);
+    bool streamed = false;
     const bool ok = decode_answers(ctx_, model_, pos, cfg_.n_batch, jobs,
                                    [&](const answer_job &, const std::string & piece, int32_t p) {
                                        events_.push(event("token", cfg_.id)
                                                         .set("request_id", request_id)
                                                         .set("token", piece)
                                                         .set("pos", static_cast<int64_t>(p)));
+                                       if (!streamed) {
+                                           streamed = true;
+                                           latencies_.generate_first_token.observe(steady_us() - accepted_us);
+                                       }
                                    },
                                    [&] { return closed() || requests_.cancelled(request_id); });
     counters_.tokens_decoded.fetch_add(static_cast<int64_t>(job.prompt.size()) + std::max(0, job.n_steps - 1),
@@ -74,10 +88,12 @@ void session::run_generate(int64_t request_id, std::vector<token_id> prompt, int
         return;
     }
     if (closed() || requests_.cancelled(request_id)) {
-        fail(closed() ? "session " + cfg_.id + " was closed during the generation" : "cancelled");
+        cancelled(closed() ? "session " + cfg_.id + " was closed during the generation" : "cancelled");
         return;
     }
     requests_.finish(request_id);
+    counters_.generate_completed.fetch_add(1, std::memory_order_relaxed);
+    latencies_.generate_total.observe(steady_us() - accepted_us);
     events_.push(event("generate_done", cfg_.id)
                      .set("request_id", request_id)
                      .set("text", job.text)

@@ -12,7 +12,7 @@ namespace streaminfer {
 
 session::session(const model & mdl, const prompt_template & tmpl, event_queue & events, session_config cfg)
     : model_(mdl), template_(tmpl), events_(events), cfg_(std::move(cfg)),
-      queue_(static_cast<size_t>(std::max(1, cfg_.queue_capacity)), counters_), window_(0, 0) {
+      queue_(static_cast<size_t>(std::max(1, cfg_.queue_capacity)), counters_, latencies_), window_(0, 0) {
     if (cfg_.n_ctx < MIN_CONTEXT_SIZE) {
         throw param_error("context_size must be at least " + std::to_string(MIN_CONTEXT_SIZE) + " tokens (got " +
                               std::to_string(cfg_.n_ctx) + ")",
@@ -76,8 +76,13 @@ void session::check_open() const {
 }
 
 push_result session::push(std::vector<record> && records) {
+    // The producer's only two clock reads: the entry time is also every
+    // record's acceptance time (record_wait, fresh_answer).
+    const int64_t t0 = steady_us();
     check_open();
-    return queue_.push(std::move(records));
+    push_result r = queue_.push(std::move(records), t0);
+    latencies_.push.observe(steady_us() - t0);
+    return r;
 }
 
 size_t session::drain_ring() {
@@ -99,6 +104,17 @@ bool session::decode_tokens(const std::vector<token_id> & tokens, int32_t pos) {
     }
     counters_.tokens_decoded.fetch_add(static_cast<int64_t>(tokens.size()), std::memory_order_relaxed);
     return true;
+}
+
+eviction session::make_room(int32_t n_records, int32_t n_tokens, int32_t limit) {
+    const int64_t  t0 = steady_us();
+    const eviction ev = window_.make_room(ctx_, n_records, n_tokens, limit);
+    if (ev.n_entries > 0) {
+        latencies_.kv_shift.observe(steady_us() - t0);
+    }
+    counters_.evicted.fetch_add(ev.n_records, std::memory_order_relaxed);
+    publish_positions(); // readers must not see the pre-eviction pos_max while the next decode runs
+    return ev;
 }
 
 void session::publish_positions() {
@@ -140,6 +156,7 @@ void session::open() {
         throw std::runtime_error("llama_decode failed on the session prefix");
     }
     counters_.prefix_evals.fetch_add(1, std::memory_order_relaxed);
+    counters_.prefix_tokens.fetch_add(static_cast<int64_t>(prefix_.tokens.size()), std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(view_mu_);
     window_.set_prefix(static_cast<int32_t>(prefix_.tokens.size()), prefix_.text);
     publish_positions();
@@ -166,9 +183,7 @@ void session::run_stream_batch() {
     const int32_t limit = token_limit();
     {
         std::lock_guard<std::mutex> lock(view_mu_);
-        const eviction ev = window_.make_room(ctx_, static_cast<int32_t>(batch.size()), n_tokens, limit);
-        counters_.evicted.fetch_add(ev.n_records, std::memory_order_relaxed);
-        publish_positions(); // readers must not see the pre-eviction pos_max while the batch decodes
+        make_room(static_cast<int32_t>(batch.size()), n_tokens, limit);
     }
     // A batch larger than the whole data budget (tiny contexts): its oldest
     // records cannot be kept either.
@@ -183,15 +198,19 @@ void session::run_stream_batch() {
     for (size_t i = first; i < batch.size(); ++i) {
         tokens.insert(tokens.end(), batch[i].tokens.begin(), batch[i].tokens.end());
     }
+    const int64_t t_decode = steady_us();
     if (!tokens.empty() && !decode_tokens(tokens, window_.pos_next())) {
         // Accounted for, not silently lost: the error event says why.
         counters_.skipped.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
         events_.push(event("error", cfg_.id).set("message", std::string("llama_decode failed on a data batch")));
         return;
     }
+    const int64_t decode_us = steady_us() - t_decode;
+    int64_t oldest = std::numeric_limits<int64_t>::max();
     {
         std::lock_guard<std::mutex> lock(view_mu_);
         for (size_t i = first; i < batch.size(); ++i) {
+            oldest = std::min(oldest, batch[i].accepted_us);
             window_entry e;
             e.n_tokens  = static_cast<int32_t>(batch[i].tokens.size());
             e.is_record = true;
@@ -205,8 +224,13 @@ void session::run_stream_batch() {
     counters_.items_processed.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
     counters_.total_data_tokens.fetch_add(n_tokens, std::memory_order_relaxed);
     counters_.batches_processed.fetch_add(1, std::memory_order_relaxed);
+    latencies_.decode_batch.observe(decode_us);
     counters_.total_process_time_us.fetch_add(steady_us() - t0, std::memory_order_relaxed);
     publish_data_update();
+    // Stale now means a flash run will answer on these records; not stale,
+    // that the session has no flash query, and no answer waits for them.
+    oldest_unanswered_us_ = flash_.stale() ? std::min(oldest_unanswered_us_, oldest)
+                                           : std::numeric_limits<int64_t>::max();
 }
 
 void session::publish_data_update() {
@@ -230,13 +254,15 @@ void session::run_flash() {
         return;
     }
     const int64_t version = data_version();
+    answer_timing timing;
     const bool ok = decode_answers(ctx_, model_, window_.pos_next(), cfg_.n_batch, jobs, nullptr,
-                                   [this] { return closed(); });
+                                   [this] { return closed(); }, &timing);
     for (const answer_job & job : jobs) {
         counters_.tokens_decoded.fetch_add(static_cast<int64_t>(job.prompt.size()) + std::max(0, job.n_steps - 1),
                                            std::memory_order_relaxed);
     }
     if (!ok) {
+        // oldest_unanswered_us_ stays: the next run answers on those records.
         error_.store(true, std::memory_order_release);
         events_.push(event("error", cfg_.id).set("message", std::string("llama_decode failed on flash queries")));
         return;
@@ -247,6 +273,8 @@ void session::run_flash() {
     counters_.flash_runs.fetch_add(1, std::memory_order_relaxed);
     counters_.total_flash_time_us.fetch_add(elapsed, std::memory_order_relaxed);
     counters_.last_flash_time_us.store(elapsed, std::memory_order_relaxed);
+    latencies_.flash_prefill.observe(timing.prefill_us);
+    latencies_.flash_answer.observe(timing.steps_us);
     for (const flash_info & q : changed) {
         events_.push(event("flash_ready", cfg_.id)
                          .set("id", static_cast<int64_t>(q.id))
@@ -255,6 +283,10 @@ void session::run_flash() {
                          .set("confidence", q.confidence)
                          .set("data_version", q.data_version)
                          .set("evaluated_at", q.evaluated_at));
+    }
+    if (oldest_unanswered_us_ != std::numeric_limits<int64_t>::max()) {
+        latencies_.fresh_answer.observe(steady_us() - oldest_unanswered_us_);
+        oldest_unanswered_us_ = std::numeric_limits<int64_t>::max();
     }
 }
 
@@ -270,9 +302,7 @@ append_result session::run_append(const std::string & text) {
     }
     {
         std::lock_guard<std::mutex> lock(view_mu_);
-        const eviction ev = window_.make_room(ctx_, 0, static_cast<int32_t>(tokens.size()), limit);
-        counters_.evicted.fetch_add(ev.n_records, std::memory_order_relaxed);
-        publish_positions();
+        make_room(0, static_cast<int32_t>(tokens.size()), limit);
     }
     if (!tokens.empty() && !decode_tokens(tokens, window_.pos_next())) {
         throw std::runtime_error("llama_decode failed on the appended text");
@@ -317,6 +347,19 @@ flash_info session::register_flash(const std::string & query, int64_t max_tokens
         flash_.mark_stale();
     }
     return added;
+}
+
+std::optional<flash_info> session::cached_answer(const std::string & prompt) {
+    std::optional<flash_info> hit = flash_.cached(prompt, data_version());
+    if (hit) {
+        counters_.generate_cached.fetch_add(1, std::memory_order_relaxed);
+    }
+    return hit;
+}
+
+void session::track_request(int64_t request_id) {
+    requests_.track(request_id);
+    counters_.generate_requests.fetch_add(1, std::memory_order_relaxed);
 }
 
 session_state session::state() const {

@@ -1,8 +1,8 @@
 // One live session: its llama_context (KV cache) with the live sequence and
 // the window of records it holds. What it accepted and has not decoded yet
 // is its record_queue's; its standing questions, its flash_registry's; its
-// generate requests, its request_tracker's; its figures, live_counters.
-// Generate and probe are in session-generate.cpp.
+// generate requests, its request_tracker's; its figures, live_counters and
+// live_latencies. Generate and probe are in session-generate.cpp.
 //
 // Threads and ownership:
 //   producer (the Python event loop)  push(): the queue's producer side only
@@ -18,6 +18,7 @@
 #include "event-queue.h"
 #include "flash-registry.h"
 #include "kv-window.h"
+#include "latency-stages.h"
 #include "model.h"
 #include "prompt-template.h"
 #include "record-format.h"
@@ -27,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -90,6 +92,12 @@ struct prefix_mark {
     int32_t n_records_frozen = 0;
 };
 
+// How a generate request ended when it did not complete (its counter).
+enum generate_end : int32_t {
+    GENERATE_END_FAILED    = 0,
+    GENERATE_END_CANCELLED = 1, // a cancel, or the session's close
+};
+
 class session {
 public:
     session(const model & mdl, const prompt_template & tmpl, event_queue & events, session_config cfg);
@@ -116,8 +124,12 @@ public:
     void          run_stream_batch();      // one batch of pending records
     bool          flash_stale() const { return flash_.stale(); }
     void          run_flash();             // answer every flash query
-    void          run_generate(int64_t request_id, std::vector<token_id> prompt, int32_t max_tokens,
-                               std::vector<std::string> stop);
+    // accepted_us: steady_us() when the engine accepted the request.
+    void          run_generate(int64_t request_id, int64_t accepted_us, std::vector<token_id> prompt,
+                               int32_t max_tokens, std::vector<std::string> stop);
+    // Ends a request with a generate_error event, counted by `how` (also
+    // the engine's, when run_generate threw).
+    void          end_generate(int64_t request_id, generate_end how, const std::string & message);
     // Answers synchronously (diagnostics: equivalence test, benchmarks).
     answer_job    run_probe(const std::string & prompt, int32_t max_tokens);
     append_result run_append(const std::string & text);
@@ -134,17 +146,18 @@ public:
     bool       delete_flash(int32_t id) { return flash_.remove(id); }
     int32_t    flash_count() const { return flash_.count(); }
     std::vector<flash_info>   list_flash() const { return flash_.list(); }
-    std::optional<flash_info> cached_answer(const std::string & prompt) const {
-        return flash_.cached(prompt, data_version());
-    }
+    // Counts a hit (generate_cached).
+    std::optional<flash_info> cached_answer(const std::string & prompt);
     // Checks and tokenizes a generate prompt (throws context_full_error).
     std::vector<token_id> prepare_generate(const std::string & prompt) const;
-    void       track_request(int64_t request_id) { requests_.track(request_id); }
+    void       track_request(int64_t request_id); // counts it (generate_requests)
     bool       cancel(int64_t request_id) { return requests_.cancel(request_id); }
     int64_t    data_version() const { return data_version_.load(std::memory_order_acquire); }
     // Records accepted and not yet decoded or skipped, wherever they are.
     int64_t    backlog() const { return queue_.backlog(); }
     session_state state() const;
+    // Every latency stage, in STREAMINFER_LATENCY_STAGES order; never waits.
+    std::vector<stage_latency> latencies() const { return latencies_.snapshot(); }
     field_map     stats() const;
     std::string   context_text() const;
 
@@ -152,6 +165,8 @@ private:
     int32_t token_limit() const;           // decode thread
     bool    decode_tokens(const std::vector<token_id> & tokens, int32_t pos); // decode thread
     void    publish_positions();           // decode thread, view_mu_ held
+    // Decode thread, view_mu_ held: kv_window::make_room, counted and timed.
+    eviction make_room(int32_t n_records, int32_t n_tokens, int32_t limit);
     // Decode thread, after the window changed: new data version, stale flash
     // answers, and the data_updated event.
     void    publish_data_update();
@@ -163,11 +178,16 @@ private:
     tokenized_text          prefix_;              // set in the constructor, then constant
 
     live_counters   counters_;
+    live_latencies  latencies_;
     record_queue    queue_;
 
     llama_context * ctx_ = nullptr;               // decode thread only
     int32_t         n_ctx_ = 0;                   // set in the constructor, then constant
     int32_t         window_size_ = 0;             // set in the constructor, then constant
+    // Decode thread only: acceptance (steady_us) of the oldest record decoded
+    // since the last flash run took the records, while the session has flash
+    // queries (the fresh_answer stage); max: none.
+    int64_t         oldest_unanswered_us_ = std::numeric_limits<int64_t>::max();
 
     mutable std::mutex view_mu_;                  // guards window_ and the figures below it
     kv_window          window_;                   // written by the decode thread under view_mu_

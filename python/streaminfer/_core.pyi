@@ -20,6 +20,10 @@ MIN_CONTEXT_SIZE: Final[int]
 MAX_TEXT_LENGTH: Final[int]
 MAX_TIMESTAMP: Final[int]
 FLASH_ATTN_MODES: Final[list[str]]
+LATENCY_BOUNDS_US: Final[list[int]]
+"""The latency histograms' finite bucket bounds, microseconds, ascending: 10, 12, 15, 20, 25,
+30, 40, 50, 60, 80 times each power of ten up to 80 s, then 100 s. Inclusive upper bounds
+(Prometheus ``le``); one overflow bucket (+Inf) follows them."""
 
 class ModelLoadError(RuntimeError):
     """llama.cpp could not load the file (bad GGUF, unsupported architecture)."""
@@ -85,9 +89,15 @@ class SessionCounters:
     total_data_tokens: int
     tokens_decoded: int
     prefix_evals: int
+    prefix_tokens: int  # decoded for the prefix at open (append and mark_prefix add none)
     flash_runs: int
     total_flash_time_us: int
     last_flash_time_us: int
+    generate_requests: int  # accepted; each ends as one of the next three
+    generate_completed: int  # ended with generate_done
+    generate_failed: int  # ended with a generate_error other than a cancel or a close
+    generate_cancelled: int  # ended by cancel() or the session's close, queued or running
+    generate_cached: int  # cached_answer() calls that returned an answer
 
 class SessionState:
     """A snapshot. KV positions: prefix [0, prefix_end), data [prefix_end, pos_next), then free."""
@@ -109,6 +119,19 @@ class SessionState:
     running: bool
     error: bool  # a decode failed (the session goes on)
     counters: SessionCounters
+
+class StageLatency:
+    """One latency stage of a session, a snapshot (cpp/src/latency-stages.h says what
+    each stage covers). Times are microseconds on a monotonic clock."""
+
+    name: str  # push, record_wait, tokenize, decode_batch, kv_shift, flash_prefill, ...
+    description: str
+    counts: list[int]  # per bucket, not cumulative: len(LATENCY_BOUNDS_US) + 1, the last is overflow
+    count: int  # sum(counts)
+    sum_us: int
+    p50_us: float  # Prometheus histogram_quantile estimates from the buckets; 0.0 when empty,
+    p95_us: float  # the last finite bound when the rank falls in the overflow bucket
+    p99_us: float
 
 class PushResult:
     pushed: int
@@ -209,7 +232,7 @@ class Session:
     def delete_flash(self, query_id: int) -> bool: ...
     def cached_answer(self, prompt: str) -> FlashInfo | None:
         """The flash query equal to ``prompt`` (trimmed, whitespace folded) when its answer
-        saw the current data_version, else None."""
+        saw the current data_version, else None. A hit counts in ``generate_cached``."""
     def generate(self, prompt: str, max_tokens: int | None = None, stop: list[str] | None = None) -> int:
         """Queue a generation at FLASH priority; returns a request id. max_tokens:
         DEFAULT_GENERATE_TOKENS when None, clamped to [1, context_size].
@@ -225,6 +248,8 @@ class Session:
     def data_version(self) -> int: ...
     def flash_count(self) -> int: ...
     def state(self) -> SessionState: ...
+    def latency(self) -> list[StageLatency]:
+        """Every latency stage, in the core's order (never waits on the decode thread)."""
     def stats(self) -> dict[str, Any]:
         """Per-type statistics over the records in the window (docs/api.md, /stats)."""
     def context_text(self) -> str: ...

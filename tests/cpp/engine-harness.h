@@ -132,4 +132,9 @@ int64_t trickle(engine & eng, session & s, const std::function<record()> & next)
 // The figures of an idle session that `pushed` records went into.
 void check_idle_counts(const session & s, int64_t pushed, bool window_full);
 
+// The latency phase (test-engine-latency.cpp): a session of its own, a known
+// workload, then its stage counts and generate counters. Needs the drainer
+// feeding `log`.
+void check_stage_latencies(engine & eng, event_log & log);
+
 } // namespace streaminfer_test

@@ -2,8 +2,9 @@
 // thread (the one producer) while a reader thread takes every snapshot the
 // API offers and a drainer thread empties the event queue; generate
 // requests, a flash query registered and deleted mid-stream, append_text +
-// mark_prefix, one session destroyed while the other keeps streaming, then
-// close(). The phases run in order, each on what the ones before left.
+// mark_prefix, one session destroyed while the other keeps streaming, a
+// third session's latency stages (test-engine-latency.cpp), then close().
+// The phases run in order, each on what the ones before left.
 
 #include "engine-harness.h"
 
@@ -62,6 +63,7 @@ public:
         wait_until_a_answered_everything();
         check_a_after_the_stream();
         check_events();
+        check_stage_latencies(eng_, log_);
         close_engine();
     }
 

@@ -1,6 +1,6 @@
 // The record queue's producer side (record-queue.h): what push accepts,
 // drops and counts. Draining needs a model's tokenizer: the engine
-// scenario covers it.
+// scenario covers it (and the record_wait and tokenize stages).
 
 #include "record-queue.h"
 #include "test-support.h"
@@ -32,17 +32,18 @@ void expect_push(const push_result & r, int32_t pushed, int32_t dropped, int64_t
 }
 
 TEST_CASE(record_queue_push) {
-    live_counters counters;
-    record_queue  q(3, counters); // rounded up to a power of two
+    live_counters  counters;
+    live_latencies latencies;
+    record_queue   q(3, counters, latencies); // rounded up to a power of two
     q.set_window(2);
     CHECK(q.capacity() == 4);
     CHECK(q.backlog() == 0);
     CHECK(!q.has_pending());
 
-    expect_push(q.push(ohlcv_records(3)), 3, 0, 3, 0);
+    expect_push(q.push(ohlcv_records(3), 1), 3, 0, 3, 0);
 
     // Full: what does not fit is dropped, and not counted as enqueued.
-    expect_push(q.push(ohlcv_records(3)), 1, 2, 4, 2);
+    expect_push(q.push(ohlcv_records(3), 2), 1, 2, 4, 2);
     CHECK(q.ring_size() == 4);
     CHECK(q.backlog() == 4);
     CHECK(!q.has_pending()); // still in the ring: nothing tokenized yet
@@ -53,7 +54,12 @@ TEST_CASE(record_queue_push) {
     CHECK(c.tokenized == 0);
     CHECK(c.skipped == 0);
 
-    expect_push(q.push({}), 0, 0, 4, 2);
+    expect_push(q.push({}, 3), 0, 0, 4, 2);
+
+    // The queue times nothing on the producer's side (session::push does).
+    for (const stage_latency & l : latencies.snapshot()) {
+        CHECK(l.snapshot.count == 0);
+    }
 }
 
 } // namespace
