@@ -238,7 +238,8 @@ class Session:
         DEFAULT_GENERATE_TOKENS when None, clamped to [1, context_size].
 
         Tokens arrive as events {type: "token", request_id, token, pos}, then
-        {type: "generate_done", request_id, text, n_tokens, confidence, logit_gap,
+        {type: "generate_done", request_id, text, n_tokens, prompt_tokens, finish_reason
+        ("length" when max_tokens ended it, else "stop"), confidence, logit_gap,
         data_version, pos_next} or {type: "generate_error", request_id, message}.
         Raises ContextFullError when the prompt cannot fit.
         """

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from openapi_check import check_response
 from polling import WAIT_S, wait_for
 
 from streaminfer.server import launch
@@ -47,8 +48,16 @@ class RunningServer(launch.ServerProcess):
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        kwargs.setdefault("timeout", WAIT_S)
-        return httpx.Client(base_url=self.base_url, headers=self.headers(), trust_env=False, **kwargs)
+        kwargs.setdefault("headers", self.headers())
+        return checked_client(self.base_url, **kwargs)
+
+
+def checked_client(base_url: str, **kwargs: Any) -> httpx.Client:
+    """A client whose every response is checked against the server's OpenAPI document."""
+    kwargs.setdefault("timeout", WAIT_S)
+    return httpx.Client(
+        base_url=base_url, trust_env=False, event_hooks={"response": [check_response]}, **kwargs
+    )
 
 
 def serve_args(model_path: Path | str, port: int, *extra: str) -> list[str]:

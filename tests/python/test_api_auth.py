@@ -6,14 +6,14 @@ import json
 
 import httpx
 import pytest
-from api_server import API_KEYS, AUTH_MAX_SESSIONS, RunningServer, assert_error, sse_events
+from api_server import API_KEYS, AUTH_MAX_SESSIONS, RunningServer, assert_error, checked_client, sse_events
 from polling import WAIT_S
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 
 def _bare(server: RunningServer, **headers: str) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, headers=headers, timeout=WAIT_S, trust_env=False)
+    return checked_client(server.base_url, headers=headers)
 
 
 def test_health_is_open_everything_else_needs_a_key(auth_server: RunningServer) -> None:

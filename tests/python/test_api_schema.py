@@ -151,6 +151,24 @@ STATS: dict[str, Spec] = {
         },
     },
 }
+STAGE = {"count": int, "mean_ms": float, "p50_ms": float, "p95_ms": float, "p99_ms": float}
+LATENCY = {
+    stage: STAGE
+    for stage in (
+        "push",
+        "record_wait",
+        "tokenize",
+        "decode_batch",
+        "kv_shift",
+        "flash_prefill",
+        "flash_answer",
+        "fresh_answer",
+        "generate_first_token",
+        "generate_total",
+    )
+}
+for _shape in STATS.values():
+    _shape["latency"] = LATENCY
 REGISTER = {
     "id": int,
     "query": str,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_server import CTX_SIZE, THREADS, assert_error, serve_args, serving, sse_events
+from api_server import CTX_SIZE, THREADS, assert_error, checked_client, serve_args, serving, sse_events
+from openapi_check import check_response
 from polling import wait_for
 
 from streaminfer import _core
@@ -63,6 +64,7 @@ def test_startup_loads_then_reports_ready(model_path: Path) -> None:
             except httpx.TransportError:
                 return False
             seen.add(response.status_code)
+            check_response(response)
             if response.status_code == 503:
                 assert_error(response, 503)
             return response.status_code == 200
@@ -75,7 +77,7 @@ def test_startup_loads_then_reports_ready(model_path: Path) -> None:
         assert f"listening on http://127.0.0.1:{server.port}" in log
 
         # SIGTERM with an SSE stream open: the stream ends cleanly and the process exits.
-        with httpx.Client(base_url=server.base_url, timeout=60, trust_env=False) as client:
+        with checked_client(server.base_url, timeout=60) as client:
             sid = client.post("/v1/sessions/init", json={"type": "iot"}).json()["session_id"]
             with client.stream("GET", f"/v1/sessions/{sid}/events") as response:
                 frames = sse_events(response.iter_lines())

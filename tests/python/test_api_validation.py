@@ -34,12 +34,14 @@ from streaminfer.server.config import ServerConfig
 from streaminfer.server.errors import (
     APIError,
     BadRequest,
-    PayloadTooLarge,
+    BodyTooLarge,
     ValidationFailed,
     exception_handlers,
     translate_core_error,
 )
 from streaminfer.server.registry import SessionRegistry, new_session_id
+from streaminfer.server.schemas import GenerateBody, InitBody, PushBody
+from streaminfer.server.shapes import parse
 
 GOOD: dict[str, dict[str, Any]] = {
     "ohlcv": {"o": 1, "h": 2.5, "l": 0.5, "c": 2, "v": 100, "sym": "X", "timestamp": 1_700_000_000},
@@ -66,7 +68,7 @@ def _record_error(data_type: str, record: dict[str, Any]) -> APIError:
 @pytest.mark.parametrize("data_type", sorted(GOOD))
 def test_valid_records_pass(data_type: str) -> None:
     assert _core.format_record(data_type, GOOD[data_type]).endswith("\n")
-    assert schemas.records([GOOD[data_type]]) == [GOOD[data_type]]
+    assert parse({"data": [GOOD[data_type]]}, PushBody) == {"data": [GOOD[data_type]]}
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def test_missing_field_and_the_records_array() -> None:
     assert _record_error("vitals", record).param == "data[0].spo2"
     for data in (None, {"a": 1}, "x"):
         with pytest.raises(ValidationFailed) as exc:
-            schemas.records(data)
+            parse({"data": data}, PushBody)
         assert _param(exc) == "data"
 
 
@@ -145,23 +147,29 @@ def test_json_body_parsing() -> None:
 
 
 def test_scalar_checks() -> None:
-    body: dict[str, Any] = {"n": 5, "f": 12.0, "b": True, "s": "x", "big": 10**30, "neg": -3}
-    assert schemas.optional_int(body, "n") == 5
-    assert schemas.optional_int(body, "missing") is None
-    assert schemas.optional_int(body, "neg") == -3  # ranges are the core's
-    assert schemas.optional_int(body, "big") == (1 << 63) - 1  # saturated: out of every range
-    for key in ("f", "b", "s"):
+    assert parse({"prompt": "p", "max_tokens": 5}, GenerateBody) == {"prompt": "p", "max_tokens": 5}
+    assert parse({"prompt": "p", "max_tokens": None}, GenerateBody) == {"prompt": "p"}  # null is absent
+    assert parse({"prompt": "p", "max_tokens": -3}, GenerateBody)["max_tokens"] == -3  # ranges are the core's
+    big = parse({"prompt": "p", "max_tokens": 10**30}, GenerateBody)["max_tokens"]
+    assert big == (1 << 63) - 1  # saturated: out of every range
+    for bad in (12.0, True, "5"):
         with pytest.raises(ValidationFailed) as exc:
-            schemas.optional_int(body, key)
-        assert _param(exc) == key
-    assert schemas.optional_bool(body, "b", False) is True
+            parse({"prompt": "p", "max_tokens": bad}, GenerateBody)
+        assert _param(exc) == "max_tokens"
+    assert parse({"prompt": "p", "stream": True}, GenerateBody)["stream"] is True
     with pytest.raises(ValidationFailed):
-        schemas.optional_bool(body, "n", False)
-    assert schemas.optional_str_list({"stop": ["a", "b"]}, "stop") == ["a", "b"]
-    assert schemas.optional_str_list({"stop": "a"}, "stop") == ["a"]
+        parse({"prompt": "p", "stream": 1}, GenerateBody)
+    assert schemas.stop_list(parse({"prompt": "p", "stop": ["a", "b"]}, GenerateBody)["stop"]) == ["a", "b"]
+    assert schemas.stop_list(parse({"prompt": "p", "stop": "a"}, GenerateBody)["stop"]) == ["a"]
     with pytest.raises(ValidationFailed) as exc:
-        schemas.optional_str_list({"stop": ["a", 1]}, "stop")
+        parse({"prompt": "p", "stop": ["a", 1]}, GenerateBody)
     assert _param(exc) == "stop[1]"
+    with pytest.raises(ValidationFailed) as exc:
+        parse({"prompt": "\ud800"}, GenerateBody)
+    assert _param(exc) == "prompt" and "UTF-8" in exc.value.message
+    with pytest.raises(ValidationFailed) as exc:
+        parse({}, GenerateBody)
+    assert _param(exc) == "prompt" and "required" in exc.value.message
 
 
 def test_flash_specs_shape_and_the_core_rules() -> None:
@@ -171,7 +179,8 @@ def test_flash_specs_shape_and_the_core_rules() -> None:
         "bare?",
         {"query": "z", "max_tokens": 0},
     ]
-    assert schemas.flash_specs({"flash": flash}) == [("up?", None), ("down?", 999), ("bare?", None), ("z", 0)]
+    body = parse({"type": "ohlcv", "flash": flash}, InitBody)
+    assert schemas.flash_specs(body["flash"]) == [("up?", None), ("down?", 999), ("bare?", None), ("z", 0)]
     for bad, param in (
         ([{"max_tokens": 3}], "flash[0].query"),
         ([{"query": "a", "max_tokens": 1.0}], "flash[0].max_tokens"),
@@ -179,7 +188,7 @@ def test_flash_specs_shape_and_the_core_rules() -> None:
         ("up?", "flash"),
     ):
         with pytest.raises(ValidationFailed) as exc:
-            schemas.flash_specs({"flash": bad})
+            parse({"type": "ohlcv", "flash": bad}, InitBody)
         assert _param(exc) == param
     with pytest.raises(_core.ParamError) as core_exc:
         _core.record_header("stocks")
@@ -210,7 +219,7 @@ def test_registry_ids_and_limit() -> None:
 async def _raise(request: Request) -> JSONResponse:
     kind = request.query_params.get("kind")
     if kind == "api":
-        raise PayloadTooLarge("too big")
+        raise BodyTooLarge("too big")
     if kind == "bug":
         raise RuntimeError("boom")
     return JSONResponse({"ok": True})

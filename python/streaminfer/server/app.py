@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from streaminfer.server import (
+    metrics,
+    openapi,
+    routes_chat,
     routes_flash,
     routes_generate,
     routes_service,
@@ -49,18 +53,29 @@ def create_app(
                 await starting  # a load in progress cannot be interrupted; let it finish
             await runtime.stop()
 
+    routes: list[BaseRoute] = [
+        *routes_service.routes,
+        *routes_sessions.routes,
+        *routes_stream.routes,
+        *routes_flash.routes,
+        *routes_generate.routes,
+        *routes_chat.routes,
+        *ws.routes,
+        *openapi.routes,
+    ]
+    middleware = [Middleware(APIKeyMiddleware, api_keys=config.api_keys)]
+    registry = None
+    if config.metrics:
+        registry = metrics.create_registry(runtime)
+        routes.append(metrics.route)
+        # Outside the key check, so that refused requests are counted too.
+        middleware.insert(0, Middleware(metrics.HTTPMetrics, registry=registry, routes=routes))
     app = Starlette(
-        routes=[
-            *routes_service.routes,
-            *routes_sessions.routes,
-            *routes_stream.routes,
-            *routes_flash.routes,
-            *routes_generate.routes,
-            *ws.routes,
-        ],
-        middleware=[Middleware(APIKeyMiddleware, api_keys=config.api_keys)],
+        routes=routes,
+        middleware=middleware,
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.metrics_registry = registry
     return app

@@ -1,7 +1,7 @@
 """API-key authentication as pure ASGI middleware.
 
 With keys configured, every HTTP request and WebSocket handshake except
-``GET /v1/health`` must carry ``Authorization: Bearer <key>``; a WebSocket may
+``GET /v1/health`` and the API's documentation must carry ``Authorization: Bearer <key>``; a WebSocket may
 instead pass ``?api_key=<key>`` (browsers cannot set headers on one). Keys are
 compared in constant time, against every configured key.
 """
@@ -15,9 +15,10 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streaminfer.server.errors import Unauthorized
+from streaminfer.server.errors import InvalidAPIKey, MissingAPIKey, Unauthorized
 
-EXEMPT_PATHS = frozenset({"/v1/health"})
+# Health, and the API's own description (nothing in it is secret): open with keys set.
+EXEMPT_PATHS = frozenset({"/v1/health", "/openapi.json", "/docs", "/docs/docs.js", "/docs/docs.css"})
 
 
 def _bearer(scope: Scope) -> bytes | None:
@@ -62,11 +63,9 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         if presented is None:
-            error = Unauthorized(
-                "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key"
-            )
+            error: Unauthorized = MissingAPIKey("missing API key: send 'Authorization: Bearer <key>'")
         else:
-            error = Unauthorized("invalid API key")
+            error = InvalidAPIKey("invalid API key")
         body = json.dumps(error.body()).encode()
         headers = [
             (b"content-type", b"application/json"),

@@ -38,6 +38,8 @@ class ServerConfig:
     subscriber_queue_size: int = 256
     # Longest a non-streamed /generate waits for the core before answering 503.
     generate_timeout_s: float = 600.0
+    # Prometheus metrics at /metrics (behind the API key when keys are set).
+    metrics: bool = True
     log_level: str = "info"
 
     @property

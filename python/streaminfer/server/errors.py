@@ -22,69 +22,247 @@ logger = logging.getLogger("streaminfer.server")
 
 
 class APIError(Exception):
-    """An error with a status code, answered in the API error shape."""
+    """An error with a status code, answered in the API error shape.
+
+    The classes below are the catalogue of errors: each leaf is one
+    (status, ``type``, ``code``) with the sentence that says when it happens.
+    Routes declare the leaves they raise (api_route.py), and the OpenAPI
+    document and the reference's error table are written from them.
+    """
 
     status_code: ClassVar[int] = 400
     error_type: ClassVar[str] = "invalid_request_error"
-    default_code: ClassVar[str | None] = None
+    code: ClassVar[str] = "bad_request"
+    when: ClassVar[str] = ""
 
     def __init_subclass__(
-        cls, *, status: int, error_type: str = "invalid_request_error", code: str | None = None
+        cls, *, status: int | None = None, error_type: str | None = None, code: str = "", when: str = ""
     ) -> None:
         super().__init_subclass__()
-        cls.status_code, cls.error_type, cls.default_code = status, error_type, code
+        if status is not None:
+            cls.status_code = status
+        if error_type is not None:
+            cls.error_type = error_type
+        cls.code, cls.when = code or cls.code, when
 
     def __init__(
-        self,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | int | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, message: str, *, param: str | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        self.code: str | int | None = code if code is not None else self.default_code
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.error_type, self.code, self.param)
 
 
-class BadRequest(APIError, status=400, code="bad_request"):
-    """The body is not JSON, or what it asks does not fit the context."""
+# -- by status (the classes routes catch) --------------------------------------
 
 
-class Unauthorized(APIError, status=401, error_type="authentication_error", code="invalid_api_key"):
-    """No API key, or not one of the server's."""
+class BadRequest(APIError, status=400):
+    pass
 
 
-class NotFound(APIError, status=404, error_type="not_found_error", code="not_found"):
-    """An unknown route, session or flash query."""
+class Unauthorized(APIError, status=401, error_type="authentication_error"):
+    pass
 
 
-class Conflict(APIError, status=409, error_type="conflict_error", code="duplicate"):
-    """The flash query is already registered."""
+class NotFound(APIError, status=404, error_type="not_found_error"):
+    pass
 
 
-class PayloadTooLarge(APIError, status=413, code="body_too_large"):
-    """The body or frame is over the size limit."""
+class Conflict(APIError, status=409, error_type="conflict_error"):
+    pass
 
 
-class ValidationFailed(APIError, status=422, code="validation_error"):
-    """A field has the wrong JSON type, or a value the core refuses."""
+class ValidationFailed(APIError, status=422):
+    pass
 
 
-class TooManyRequests(APIError, status=429, error_type="rate_limit_error", code="limit_reached"):
-    """A count limit: sessions, or flash queries per session."""
+class TooManyRequests(APIError, status=429, error_type="rate_limit_error"):
+    pass
 
 
-class ServiceUnavailable(APIError, status=503, error_type="service_unavailable", code="engine_unavailable"):
-    """The engine is loading, stopping or closed, or a generation failed."""
+class ServiceUnavailable(APIError, status=503, error_type="service_unavailable"):
+    pass
 
 
-def error_body(message: str, error_type: str, code: str | int | None, param: str | None) -> dict[str, Any]:
+# -- the catalogue ------------------------------------------------------------------
+
+
+class InvalidJSON(
+    BadRequest,
+    code="invalid_json",
+    when="the body is empty where one is required, is not JSON, or is not valid UTF-8",
+):
+    pass
+
+
+class ContextFull(
+    BadRequest,
+    code="context_full",
+    when="text, a prompt or the flash queries do not fit in the session's context; the message gives the "
+    "token counts",
+):
+    pass
+
+
+class SessionRequired(
+    BadRequest,
+    code="session_required",
+    when="a chat completion names no session: `model` is not a session id and there is no `x-session-id` "
+    "header",
+):
+    pass
+
+
+class MissingAPIKey(
+    Unauthorized,
+    code="missing_api_key",
+    when="keys are configured and no `Authorization: Bearer` header was sent (nor `?api_key=` on `/ws`)",
+):
+    pass
+
+
+class InvalidAPIKey(Unauthorized, code="invalid_api_key", when="the key matches none of the configured keys"):
+    pass
+
+
+class SessionNotFound(
+    NotFound, code="session_not_found", when="unknown session id (`param` `session_id`, or `model` in a chat)"
+):
+    pass
+
+
+class QueryNotFound(
+    NotFound,
+    code="query_not_found",
+    when="unknown flash query id, or one that is not a decimal number (`param` `query_id`)",
+):
+    pass
+
+
+class ModelNotFound(
+    NotFound,
+    code="model_not_found",
+    when="a chat completion's `x-session-id` header is given and `model` is neither the model's id nor "
+    "that session",
+):
+    pass
+
+
+class RouteNotFound(NotFound, code="not_found", when="no such route"):
+    pass
+
+
+class MethodNotAllowed(
+    APIError,
+    status=405,
+    code="method_not_allowed",
+    when="the route exists, not with this method (`Allow` header lists the methods)",
+):
+    pass
+
+
+class DuplicateQuery(
+    Conflict,
+    code="duplicate_query",
+    when="a flash query with the same text (whitespace folded) is already registered, or is listed twice "
+    "in `init`",
+):
+    pass
+
+
+class BodyTooLarge(APIError, status=413, code="body_too_large", when="the body exceeds `--max-body-size`"):
+    pass
+
+
+class InvalidField(
+    ValidationFailed,
+    code="validation_error",
+    when="the body is JSON but not an object; a field has the wrong JSON type, is missing, holds a lone "
+    "surrogate or an integer outside the accepted range; an unknown data `type`; an empty flash query; a "
+    "`context_size` or `window_size` the session cannot have; a chat whose last message is not the user's, "
+    "or that carries a system message (`param` names the field)",
+):
+    pass
+
+
+class InvalidRecord(
+    ValidationFailed,
+    code="invalid_record",
+    when="a record in `data` is not valid (`param` `data[i].field`, or `data[i]` when the element is not "
+    "an object)",
+):
+    pass
+
+
+class MaxSessions(TooManyRequests, code="max_sessions", when="`init` while `--max-sessions` sessions exist"):
+    pass
+
+
+class MaxFlashQueries(
+    TooManyRequests,
+    code="max_flash_queries",
+    when="`init` lists more than 20 flash queries (`param` `flash`), or `POST …/flash` when the session "
+    "already has 20 (`param` `query`)",
+):
+    pass
+
+
+class InternalError(
+    APIError,
+    status=500,
+    error_type="server_error",
+    code="internal_error",
+    when="a server bug (logged with its traceback); never caused by bad input",
+):
+    pass
+
+
+class EngineNotReady(
+    ServiceUnavailable,
+    code="engine_not_ready",
+    when="the model is loading (or failed to load), or the server is stopping; `Retry-After: 5`",
+):
+    pass
+
+
+class EngineClosed(
+    ServiceUnavailable, code="engine_closed", when="the engine was closed while the request ran (shutdown)"
+):
+    pass
+
+
+class GenerateFailed(
+    ServiceUnavailable,
+    code="generate_failed",
+    when="a generation could not finish: the session was deleted, the question no longer fits, decoding "
+    "failed, or the server is stopping",
+):
+    pass
+
+
+class GenerateTimeout(
+    ServiceUnavailable, code="timeout", when="a non-streamed `generate` did not finish within 600 s"
+):
+    pass
+
+
+def catalogue() -> list[type[APIError]]:
+    """Every error the server answers with, by status then code."""
+    leaves: list[type[APIError]] = []
+    pending: list[type[APIError]] = [APIError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.when:
+            leaves.append(cls)
+    return sorted(leaves, key=lambda cls: (cls.status_code, cls.code))
+
+
+def error_body(message: str, error_type: str, code: str, param: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "code": code, "param": param}}
 
 
@@ -110,24 +288,24 @@ def translate_core_error(exc: BaseException) -> APIError | None:
         param = None
         if isinstance(index, int):
             param = f"data[{index}]" + (f".{field}" if field else "")
-        return ValidationFailed(message, param=param, code="invalid_record")
+        return InvalidRecord(message, param=param)
     if isinstance(exc, _core.ContextFullError):
         _message, n_tokens, n_available = (*exc.args, None, None, None)[:3]
         if isinstance(n_tokens, int) and isinstance(n_available, int):
             message = f"{message} ({n_tokens} tokens requested, {n_available} available in the context)"
-        return BadRequest(message, code="context_full")
+        return ContextFull(message)
     if isinstance(exc, _core.DuplicateError):
-        return Conflict(message, param=_param_of(exc), code="duplicate_query")
+        return DuplicateQuery(message, param=_param_of(exc))
     if isinstance(exc, _core.LimitError):
-        return TooManyRequests(message, param=_param_of(exc), code="max_flash_queries")
+        return MaxFlashQueries(message, param=_param_of(exc))
     if isinstance(exc, _core.ParamError):
-        return ValidationFailed(message, param=_param_of(exc))
+        return InvalidField(message, param=_param_of(exc))
     if isinstance(exc, _core.SessionClosedError):
-        return NotFound(message, code="session_not_found")
+        return SessionNotFound(message)
     if isinstance(exc, _core.EngineClosedError):
-        return ServiceUnavailable(message or "the engine is closed", code="engine_closed")
+        return EngineClosed(message or "the engine is closed")
     if isinstance(exc, (ValueError, TypeError, OverflowError)):
-        return ValidationFailed(message)
+        return InvalidField(message)
     return None
 
 
@@ -155,32 +333,20 @@ async def handle_api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-_HTTP_TYPES = {
-    400: ("invalid_request_error", "bad_request"),
-    401: ("authentication_error", "invalid_api_key"),
-    404: ("not_found_error", "not_found"),
-    405: ("invalid_request_error", "method_not_allowed"),
-    413: ("invalid_request_error", "body_too_large"),
-}
-
-
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no route, wrong method), in the API's shape."""
     assert isinstance(exc, HTTPException)
-    error_type, code = _HTTP_TYPES.get(exc.status_code, ("invalid_request_error", None))
-    if exc.status_code == 404 and exc.detail == "Not Found":
-        message = f"no route for {request.method} {request.url.path}"
-    else:
-        message = str(exc.detail)
-    return JSONResponse(
-        error_body(message, error_type, code, None), status_code=exc.status_code, headers=exc.headers
-    )
+    error: APIError
+    if exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    else:  # Starlette's router raises 404 and 405 only
+        error = RouteNotFound(f"no route for {request.method} {request.url.path}")
+    return JSONResponse(error.body(), status_code=error.status_code, headers=exc.headers)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
-        error_body("internal server error", "server_error", "internal_error", None), status_code=500
-    )
+    return error_response(InternalError("internal server error"))
 
 
 def exception_handlers() -> dict[Any, Any]:

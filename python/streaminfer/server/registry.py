@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from streaminfer.server.errors import NotFound, TooManyRequests
+from streaminfer.server.errors import MaxSessions, SessionNotFound
 
 if TYPE_CHECKING:
     from streaminfer._core import Session
@@ -61,10 +61,7 @@ class SessionRegistry:
         The slot is released on exit; ``add`` the session inside the block to keep it.
         """
         if len(self._entries) + self._reserved >= self.max_sessions:
-            raise TooManyRequests(
-                f"session limit reached ({self.max_sessions} sessions); delete a session first",
-                code="max_sessions",
-            )
+            raise MaxSessions(f"session limit reached ({self.max_sessions} sessions); delete a session first")
         self._reserved += 1
         try:
             session_id = new_session_id()
@@ -82,7 +79,7 @@ class SessionRegistry:
     def get(self, session_id: str) -> SessionEntry:
         entry = self._entries.get(session_id)
         if entry is None:
-            raise NotFound(f"session {session_id!r} not found", param="session_id", code="session_not_found")
+            raise SessionNotFound(f"session {session_id!r} not found", param="session_id")
         return entry
 
     def remove(self, session_id: str) -> SessionEntry:

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from streaminfer.server import schemas, views
-from streaminfer.server.errors import ServiceUnavailable, core_errors
-from streaminfer.server.hub import RequestWaiter
+from streaminfer.server import responses as r
+from streaminfer.server import views
+from streaminfer.server.api_route import APIRoute
+from streaminfer.server.errors import ContextFull, GenerateFailed, GenerateTimeout, core_errors
+from streaminfer.server.hub import EventHub, RequestWaiter
 from streaminfer.server.runtime import get_runtime
+from streaminfer.server.schemas import GenerateBody, stop_list
 from streaminfer.server.sse import EventStreamResponse, frame
 
+if TYPE_CHECKING:
+    from streaminfer._core import Session
 
-def _failure(event: Mapping[str, Any]) -> ServiceUnavailable:
-    return ServiceUnavailable(
-        f"generation failed: {views.as_str(event.get('message')) or 'unknown error'}", code="generate_failed"
-    )
+
+def failure(event: Mapping[str, Any]) -> GenerateFailed:
+    return GenerateFailed(f"generation failed: {views.as_str(event.get('message')) or 'unknown error'}")
 
 
 async def _wait_done(waiter: RequestWaiter, timeout: float) -> dict[str, Any]:
+    """The ``generate_done`` event; 503 on a ``generate_error`` or when ``timeout`` passes."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -31,11 +34,11 @@ async def _wait_done(waiter: RequestWaiter, timeout: float) -> dict[str, Any]:
             event = await asyncio.wait_for(waiter.get(), max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
             message = f"generation did not finish within {timeout:g} s"
-            raise ServiceUnavailable(message, code="timeout") from None
+            raise GenerateTimeout(message) from None
         if event.get("type") == "generate_done":
             return event
         if event.get("type") == "generate_error":
-            raise _failure(event)
+            raise failure(event)
 
 
 async def _stream_frames(waiter: RequestWaiter) -> AsyncIterator[bytes]:
@@ -54,49 +57,87 @@ async def _stream_frames(waiter: RequestWaiter) -> AsyncIterator[bytes]:
             yield frame({"done": True, "text": text, "n_tokens": views.as_int(event.get("n_tokens"))})
             return
         elif kind == "generate_error":
-            yield frame(_failure(event).body(), "error")
+            yield frame(failure(event).body(), "error")
             return
 
 
-async def _cached_frames(result: Mapping[str, Any]) -> AsyncIterator[bytes]:
+async def _cached_frames(result: r.Generated) -> AsyncIterator[bytes]:
     yield frame({"done": True, "text": result["text"], "n_tokens": result["n_tokens"]})
 
 
-async def generate(request: Request) -> Response | EventStreamResponse:
+class Generation:
+    """A question the core is answering: its events, and ``forget`` to stop it.
+
+    ``forget`` runs when the answer was read, or its client went away (a
+    timeout too): the generation stops at its next step; after it finished,
+    cancelling is a no-op.
+    """
+
+    def __init__(self, hub: EventHub, session_id: str, session: Session, request_id: int) -> None:
+        self.waiter = hub.watch(session_id, request_id)  # no await since generate(): no event missed
+        self._hub, self._session, self._id = hub, session, request_id
+
+    def forget(self) -> None:
+        self._hub.unwatch(self._id)
+        self._session.cancel(self._id)
+
+    async def done(self, timeout: float) -> dict[str, Any]:
+        """The ``generate_done`` event (503 on failure or timeout)."""
+        try:
+            return await _wait_done(self.waiter, timeout)
+        finally:
+            self.forget()
+
+
+def start_generation(
+    hub: EventHub,
+    session_id: str,
+    session: Session,
+    prompt: str,
+    max_tokens: int | None,
+    stop: list[str] | None,
+    param: str,
+) -> Generation:
+    with core_errors(param=param):
+        request_id = session.generate(prompt, max_tokens, stop)
+    return Generation(hub, session_id, session, request_id)
+
+
+async def generate(request: Request, body: GenerateBody) -> r.Generated | EventStreamResponse:
+    """Answer a question against the live window.
+
+    A question that is a fresh flash query's (whitespace folded) is answered
+    from its cached answer. Otherwise the question is decoded after the
+    window on a copy of the context, and only its tokens cost time. With
+    `stream` true the answer comes as Server-Sent Events:
+    `data: {"done": false, "token": string, "pos": integer}` per token
+    (`GenerateToken`), then `data: {"done": true, "text": string, "n_tokens": integer}`
+    (`GenerateDone`); a failure is an `error` event whose data is the error body.
+    """
     rt = get_runtime(request)
     _, hub = rt.require()
     session_id = request.path_params["session_id"]
+    prompt, stream = body["prompt"], body.get("stream", False)
     with rt.registry.use(session_id) as entry:
         session = entry.session
-        body = await schemas.read_json(request, rt.config.max_body_bytes)
-        prompt = schemas.required_str(body, "prompt")
-        max_tokens = schemas.optional_int(body, "max_tokens")
-        stream = schemas.optional_bool(body, "stream", False)
-        stop = schemas.optional_str_list(body, "stop")
         with core_errors(param="prompt"):
             cached = session.cached_answer(prompt)
         if cached is not None:
             result = views.cached_answer(cached, session.state())
-            if stream:
-                return EventStreamResponse(_cached_frames(result))
-            return JSONResponse(result)
-        with core_errors(param="prompt"):
-            request_id = session.generate(prompt, max_tokens, stop)
-        waiter = hub.watch(session_id, request_id)  # no await since generate(): no event missed
-
-        def forget() -> None:
-            # A client gone (or a timeout) stops the generation at its next
-            # step; after it finished, cancel is a no-op.
-            hub.unwatch(request_id)
-            session.cancel(request_id)
-
+            return EventStreamResponse(_cached_frames(result)) if stream else result
+        stop = stop_list(body.get("stop"))
+        gen = start_generation(hub, session_id, session, prompt, body.get("max_tokens"), stop, "prompt")
         if stream:
-            return EventStreamResponse(_stream_frames(waiter), on_close=forget)
-        try:
-            event = await _wait_done(waiter, rt.config.generate_timeout_s)
-        finally:
-            forget()
-        return JSONResponse(views.generated(event))
+            return EventStreamResponse(_stream_frames(gen.waiter), on_close=gen.forget)
+        return views.generated(await gen.done(rt.config.generate_timeout_s))
 
 
-routes = [Route("/v1/sessions/{session_id}/generate", generate, methods=["POST"])]
+routes = [
+    APIRoute(
+        "POST",
+        "/v1/sessions/{session_id}/generate",
+        generate,
+        tag="generate",
+        errors=[ContextFull, GenerateFailed, GenerateTimeout],
+    )
+]

@@ -5,52 +5,51 @@ from __future__ import annotations
 import os
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from streaminfer.server.errors import ServiceUnavailable
+from streaminfer.server import responses as r
+from streaminfer.server.api_route import APIRoute
 from streaminfer.server.runtime import get_runtime
 
 
-async def health(request: Request) -> JSONResponse:
-    rt = get_runtime(request)
-    try:
-        rt.require()
-    except ServiceUnavailable as exc:
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
-    return JSONResponse({"status": "ok", "model": rt.config.model_id})
+async def health(request: Request) -> r.Health:
+    """Whether the engine is ready (503 while the model loads). Never needs a key."""
+    return {"status": "ok", "model": get_runtime(request).config.model_id}
 
 
-async def models(request: Request) -> JSONResponse:
+def model_card(request: Request) -> r.Model:
+    """The served model in OpenAI's shape; ``created`` is the file's modification time."""
     rt = get_runtime(request)
     try:
         created = int(os.stat(rt.config.model_path).st_mtime)
     except OSError:
         created = 0
-    model = {"id": rt.config.model_id, "object": "model", "created": created, "owned_by": "streaminfer"}
-    return JSONResponse({"object": "list", "data": [model]})
+    return {"id": rt.config.model_id, "object": "model", "created": created, "owned_by": "streaminfer"}
 
 
-async def server_stats(request: Request) -> JSONResponse:
-    """What tests and operators need to see (subscribers, waiters): docs/api.md, "Service"."""
+async def models(request: Request) -> r.ModelList:
+    """The served model, in OpenAI's shape. Answers while the model loads."""
+    return {"object": "list", "data": [model_card(request)]}
+
+
+async def server_stats(request: Request) -> r.ServerStats:
+    """The server's own counters (subscribers, waiters), for operators and tests; its shape may change."""
     rt = get_runtime(request)
     engine, hub = rt.require()
-    return JSONResponse(
-        {
-            "sessions": len(rt.registry),
-            "max_sessions": rt.registry.max_sessions,
-            "subscribers": hub.subscriber_count(),
-            "generate_waiters": hub.waiter_count(),
-            "events_dispatched": hub.events_dispatched,
-            "events_unrouted": hub.events_unrouted,
-            "events_dropped": hub.dropped_count(),
-            "engine": {"sessions": len(engine.session_ids()), "events_dropped": engine.events_dropped},
-        }
-    )
+    return {
+        "sessions": len(rt.registry),
+        "max_sessions": rt.registry.max_sessions,
+        "subscribers": hub.subscriber_count(),
+        "generate_waiters": hub.waiter_count(),
+        "events_dispatched": hub.events_dispatched,
+        "events_unrouted": hub.events_unrouted,
+        "events_dropped": hub.dropped_count(),
+        "engine": {"sessions": len(engine.session_ids()), "events_dropped": engine.events_dropped},
+    }
 
 
+TAG = "service"
 routes = [
-    Route("/v1/health", health, methods=["GET"]),
-    Route("/v1/models", models, methods=["GET"]),
-    Route("/v1/internal/stats", server_stats, methods=["GET"]),
+    APIRoute("GET", "/v1/health", health, tag=TAG),
+    APIRoute("GET", "/v1/models", models, tag=TAG, needs_engine=False),
+    APIRoute("GET", "/v1/internal/stats", server_stats, tag=TAG),
 ]

@@ -5,51 +5,63 @@ from __future__ import annotations
 import asyncio
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from streaminfer.server import schemas, views
-from streaminfer.server.errors import core_errors
+from streaminfer.server import responses as r
+from streaminfer.server import views
+from streaminfer.server.api_route import APIRoute
+from streaminfer.server.errors import ContextFull, DuplicateQuery, MaxFlashQueries, MaxSessions, core_errors
 from streaminfer.server.runtime import get_runtime, touch_session
+from streaminfer.server.schemas import AppendBody, EmptyBody, InitBody, flash_specs
 
 
-async def init_session(request: Request) -> JSONResponse:
+async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
+    """Create a session.
+
+    Its prefix (system prompt and the type's header line) is decoded once,
+    now; its window is then filled by pushes.
+    """
     rt = get_runtime(request)
     engine, _ = rt.require()
-    body = await schemas.read_json(request, rt.config.max_body_bytes)
-    data_type = schemas.required_str(body, "type")
-    prompt = schemas.optional_str(body, "prompt", "")
-    context_size = schemas.optional_int(body, "context_size") or 0
-    window_size = schemas.optional_int(body, "window_size") or 0
-    flash = schemas.flash_specs(body)
+    flash = flash_specs(body.get("flash", []))
     with rt.registry.reserve() as session_id:
         with core_errors():
             session = await asyncio.to_thread(
-                engine.create_session, session_id, data_type, prompt, context_size, window_size, flash or None
+                engine.create_session,
+                session_id,
+                body["type"],
+                body.get("prompt", ""),
+                body.get("context_size", 0),
+                body.get("window_size", 0),
+                flash or None,
             )
         rt.registry.add(session)
-    return JSONResponse(views.session_created(session_id, session, session.state()))
+    return views.session_created(session_id, session, session.state())
 
 
-async def list_sessions(request: Request) -> JSONResponse:
+async def list_sessions(request: Request) -> r.SessionList:
+    """List the sessions."""
     rt = get_runtime(request)
-    rt.require()
     items = [
         views.session_summary(session_id, entry, entry.session.state())
         for session_id, entry in rt.registry.entries()
     ]
-    return JSONResponse({"sessions": items, "count": len(items), "max_sessions": rt.registry.max_sessions})
+    return views.session_list(items, rt.registry.max_sessions)
 
 
-async def session_state(request: Request) -> JSONResponse:
+async def session_state(request: Request) -> r.SessionState:
+    """A session's context: where its prefix, data and free space stand, and its text."""
     entry = touch_session(request)
     with core_errors():
         state = entry.session.state()
         text = entry.session.context_text()
-    return JSONResponse(views.session_state(request.path_params["session_id"], entry, state, text))
+    return views.session_state(request.path_params["session_id"], entry, state, text)
 
 
-async def delete_session(request: Request) -> JSONResponse:
+async def delete_session(request: Request) -> r.Success:
+    """Delete a session.
+
+    Its SSE streams and WebSockets end, its generations stop, its KV memory is freed.
+    """
     rt = get_runtime(request)
     engine, hub = rt.require()
     session_id = request.path_params["session_id"]
@@ -57,45 +69,46 @@ async def delete_session(request: Request) -> JSONResponse:
     hub.close_session(session_id, "the session was deleted")
     with core_errors():
         await asyncio.to_thread(engine.destroy_session, session_id)
-    return JSONResponse({"success": True})
+    return {"success": True}
 
 
-async def append_text(request: Request) -> JSONResponse:
+async def append_text(request: Request, body: AppendBody) -> r.Appended:
+    """Decode text into the context after the data (it is not a record)."""
     rt = get_runtime(request)
-    rt.require()
-    session_id = request.path_params["session_id"]
-    with rt.registry.use(session_id) as entry:
-        body = await schemas.read_json(request, rt.config.max_body_bytes)
-        text = schemas.required_str(body, "text")
-        with core_errors(param="text"):
-            result = await asyncio.to_thread(entry.session.append_text, text)
-    return JSONResponse(views.appended(result))
+    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors(param="text"):
+        result = await asyncio.to_thread(entry.session.append_text, body["text"])
+    return views.appended(result)
 
 
-async def mark_prefix(request: Request) -> JSONResponse:
+async def mark_prefix(request: Request, body: EmptyBody) -> r.PrefixMarked:
+    """Freeze the context so far into the prefix: it never slides out."""
     rt = get_runtime(request)
-    rt.require()
-    session_id = request.path_params["session_id"]
-    with rt.registry.use(session_id) as entry:
-        await schemas.read_json(request, rt.config.max_body_bytes, empty_ok=True)
-        with core_errors():
-            mark = await asyncio.to_thread(entry.session.mark_prefix)
-    return JSONResponse(views.prefix_marked(mark))
+    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors():
+        mark = await asyncio.to_thread(entry.session.mark_prefix)
+    return views.prefix_marked(mark)
 
 
-async def session_slots(request: Request) -> JSONResponse:
+async def session_slots(request: Request) -> r.Slots:
+    """The context's three regions: prefix, data and free."""
     entry = touch_session(request)
     with core_errors():
-        return JSONResponse(views.slots(entry.session.state()))
+        return views.slots(entry.session.state())
 
 
+TAG = "sessions"
 routes = [
-    Route("/v1/sessions/init", init_session, methods=["POST"]),
-    Route("/v1/sessions", list_sessions, methods=["GET"]),
-    Route("/v1/sessions/{session_id}/state", session_state, methods=["GET"]),
-    Route("/v1/sessions/{session_id}", session_state, methods=["GET"]),  # the same as .../state
-    Route("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
-    Route("/v1/sessions/{session_id}/append", append_text, methods=["POST"]),
-    Route("/v1/sessions/{session_id}/mark_prefix", mark_prefix, methods=["POST"]),
-    Route("/v1/sessions/{session_id}/slots", session_slots, methods=["GET"]),
+    APIRoute(
+        "POST",
+        "/v1/sessions/init",
+        init_session,
+        tag=TAG,
+        errors=[ContextFull, DuplicateQuery, MaxFlashQueries, MaxSessions],
+    ),
+    APIRoute("GET", "/v1/sessions", list_sessions, tag=TAG),
+    APIRoute("GET", "/v1/sessions/{session_id}/state", session_state, tag=TAG),
+    APIRoute("GET", "/v1/sessions/{session_id}", session_state, tag=TAG, name="session"),  # as .../state
+    APIRoute("DELETE", "/v1/sessions/{session_id}", delete_session, tag=TAG),
+    APIRoute("POST", "/v1/sessions/{session_id}/append", append_text, tag=TAG, errors=[ContextFull]),
+    APIRoute("POST", "/v1/sessions/{session_id}/mark_prefix", mark_prefix, tag=TAG),
+    APIRoute("GET", "/v1/sessions/{session_id}/slots", session_slots, tag=TAG),
 ]

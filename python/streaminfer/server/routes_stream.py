@@ -6,43 +6,48 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from streaminfer.server import schemas, views
-from streaminfer.server.errors import NotFound, core_errors
+from streaminfer.server import responses as r
+from streaminfer.server import views
+from streaminfer.server.api_route import APIRoute
+from streaminfer.server.errors import InvalidRecord, NotFound, core_errors
 from streaminfer.server.hub import EventHub
 from streaminfer.server.registry import SessionEntry
 from streaminfer.server.runtime import Runtime, get_runtime, touch_session
+from streaminfer.server.schemas import PushBody
 from streaminfer.server.sse import PING, EventStreamResponse, frame
 
 
-def push_records(entry: SessionEntry, value: object) -> dict[str, int]:
+def push_records(entry: SessionEntry, body: PushBody) -> r.PushResult:
     """Validate a whole batch, then enqueue it (never waits for the model). Shared with /ws."""
-    records = schemas.records(value)
     with core_errors(param="data"):
-        return views.push_result(entry.session.push(records))
+        return views.push_result(entry.session.push(body["data"]))
 
 
-async def push(request: Request) -> JSONResponse:
+async def push(request: Request, body: PushBody) -> r.PushResult:
+    """Push records into the session's window.
+
+    The batch is checked whole (one invalid record refuses it, and nothing of
+    it is queued), then queued without waiting for the model: a full queue
+    drops, and says so in `dropped`.
+    """
     rt = get_runtime(request)
-    rt.require()
-    session_id = request.path_params["session_id"]
-    with rt.registry.use(session_id) as entry:
-        body = await schemas.read_json(request, rt.config.max_body_bytes)
-        return JSONResponse(push_records(entry, body.get("data")))
+    with rt.registry.use(request.path_params["session_id"]) as entry:
+        return push_records(entry, body)
 
 
-async def stream_status(request: Request) -> JSONResponse:
+async def stream_status(request: Request) -> r.StreamStatus:
+    """The session's queue and its counters."""
     entry = touch_session(request)
     with core_errors():
-        return JSONResponse(views.stream_status(entry.session.state()))
+        return views.stream_status(entry.session.state())
 
 
-async def stats(request: Request) -> JSONResponse:
+async def stats(request: Request) -> r.WindowStats:
+    """Statistics over the records in the window, and the pipeline's stage latencies."""
     entry = touch_session(request)
     with core_errors():
-        return JSONResponse(views.finite(entry.session.stats()))
+        return views.window_stats(entry.session.stats(), entry.session.latency())
 
 
 async def _event_frames(rt: Runtime, hub: EventHub, session_id: str) -> AsyncIterator[bytes]:
@@ -74,21 +79,26 @@ async def _event_frames(rt: Runtime, hub: EventHub, session_id: str) -> AsyncIte
 
 
 async def events(request: Request) -> EventStreamResponse:
-    """SSE: ``connected`` first, then the session's ``flash_ready`` / ``data_updated`` events.
+    """The session's events as Server-Sent Events.
 
-    The subscription lives exactly as long as the frame iterator, which the
-    response closes as soon as the client disconnects.
+    `connected` first, then `flash_ready` (a flash query's new answer) and
+    `data_updated` (a batch entered the window), each a JSON object in `data`
+    whose `type` is the event's name (schemas `ConnectedEvent`,
+    `FlashReadyEvent`, `DataUpdatedEvent`). A `: ping` comment line is sent
+    after 15 s of silence. The stream ends when the session is deleted or the
+    server stops.
     """
     rt = get_runtime(request)
     _, hub = rt.require()
-    session_id = request.path_params["session_id"]
-    rt.registry.get(session_id)  # 404 before the stream starts
-    return EventStreamResponse(_event_frames(rt, hub, session_id))
+    # The subscription lives exactly as long as the frame iterator, which the
+    # response closes as soon as the client disconnects.
+    return EventStreamResponse(_event_frames(rt, hub, request.path_params["session_id"]))
 
 
+TAG = "streaming"
 routes = [
-    Route("/v1/sessions/{session_id}/stream/push", push, methods=["POST"]),
-    Route("/v1/sessions/{session_id}/stream/status", stream_status, methods=["GET"]),
-    Route("/v1/sessions/{session_id}/stats", stats, methods=["GET"]),
-    Route("/v1/sessions/{session_id}/events", events, methods=["GET"]),
+    APIRoute("POST", "/v1/sessions/{session_id}/stream/push", push, tag=TAG, errors=[InvalidRecord]),
+    APIRoute("GET", "/v1/sessions/{session_id}/stream/status", stream_status, tag=TAG),
+    APIRoute("GET", "/v1/sessions/{session_id}/stats", stats, tag=TAG),
+    APIRoute("GET", "/v1/sessions/{session_id}/events", events, tag=TAG),
 ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import HTTPConnection
 
 from streaminfer.server.config import ServerConfig
-from streaminfer.server.errors import ServiceUnavailable
+from streaminfer.server.errors import EngineNotReady
 from streaminfer.server.hub import EventHub
 from streaminfer.server.registry import SessionEntry, SessionRegistry
 
@@ -125,7 +125,7 @@ class Runtime:
     def require(self) -> tuple[Engine, EventHub]:
         if not self.ready or self.engine is None or self.hub is None:
             detail = f"engine failed to start: {self.error}" if self.error else "the model is still loading"
-            raise ServiceUnavailable(detail, code="engine_not_ready", headers={"Retry-After": "5"})
+            raise EngineNotReady(detail, headers={"Retry-After": "5"})
         return self.engine, self.hub
 
 

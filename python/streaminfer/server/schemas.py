@@ -1,63 +1,128 @@
-"""Request bodies: their JSON shape and types, checked here; their values, checked by the core.
+"""Request bodies: their JSON shape and types, written once as ``TypedDict`` classes.
 
-The layers are described in docs/api.md ("Validation: who checks what"):
-this module checks that a body is a JSON object, that each field has its
-JSON type (integers must be JSON integers: ``12.0`` and ``true`` are not),
-that required fields are present and strings are valid UTF-8. It checks no
-value: ranges, lengths, limits and the record fields are the core's rules
+``body`` checks a request against its shape (shapes.py), and the OpenAPI
+document describes the same classes, so the two cannot disagree. The layers
+are described in docs/api.md ("Validation: who checks what"): a shape checks
+that a body is a JSON object, that each field has its JSON type (integers
+must be JSON integers: ``12.0`` and ``true`` are not), that required fields
+are present and strings are valid UTF-8. It checks no value: ranges,
+lengths, limits and the record fields are the core's rules
 (``streaminfer._core`` raises ``ParamError`` / ``RecordError``, which
 errors.py turns into 422s naming the field). Every failure here is a 422
-naming the field, except an unreadable body: 400, or too large: 413.
+naming the field, except an unreadable body (400) or one too large (413).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal, TypedDict, TypeVar
 
 from starlette.requests import Request
 
-from streaminfer.server.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from streaminfer.server.errors import BodyTooLarge, InvalidField, InvalidJSON
+from streaminfer.server.shapes import Ref, parse, type_name
 
-# The core takes 64-bit integers; a larger magnitude is out of every range,
-# so it crosses saturated and the core refuses (or clamps) it as it would any.
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+Shape = TypeVar("Shape")
 
-
-# JSON's names for the Python types json.loads returns (bool before int: a bool is an int).
-_JSON_TYPES: tuple[tuple[type, str], ...] = (
-    (type(None), "null"),
-    (bool, "boolean"),
-    (int, "integer"),
-    (float, "number"),
-    (str, "string"),
-    (list, "array"),
-    (dict, "object"),
-)
+Record = Annotated[
+    Any, Ref("Record"), 'A record of the session\'s type (docs/api.md, "Record types"); checked by the core.'
+]
 
 
-def _type_name(value: Any) -> str:
-    for kind, name in _JSON_TYPES:
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
+class _FlashRequired(TypedDict):
+    query: Annotated[str, "The question, answered again after every data batch."]
 
 
-def _invalid(param: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{param}: {message}", param=param)
+class FlashSpec(_FlashRequired, total=False):
+    """A flash query to register."""
+
+    max_tokens: Annotated[int, "Longest answer in tokens (default 32, clamped to [1, 256])."]
+
+
+class _InitRequired(TypedDict):
+    type: Annotated[str, "The record type: ohlcv, iot, spatial, event or vitals."]
+
+
+class InitBody(_InitRequired, total=False):
+    """``POST /v1/sessions/init``."""
+
+    prompt: Annotated[str, "The system prompt, decoded once into the session's prefix."]
+    context_size: Annotated[int, "Tokens of context (default: the server's --ctx-size)."]
+    window_size: Annotated[int, "Records the window holds (default: as many as fit)."]
+    flash: Annotated[list[str | FlashSpec], "Flash queries to register now (a string is a query)."]
+
+
+class AppendBody(TypedDict):
+    """``POST /v1/sessions/{id}/append``."""
+
+    text: Annotated[str, "Text decoded after the data, in the context (not a record)."]
+
+
+class EmptyBody(TypedDict, total=False):
+    """No fields: the body may be empty or ``{}``."""
+
+
+class PushBody(TypedDict):
+    """``POST /v1/sessions/{id}/stream/push`` (and the WebSocket ``push`` frame)."""
+
+    data: Annotated[list[Record], "The records, oldest first; validated whole before any is queued."]
+
+
+class _GenerateRequired(TypedDict):
+    prompt: Annotated[str, "The question, answered against the live window."]
+
+
+class GenerateBody(_GenerateRequired, total=False):
+    """``POST /v1/sessions/{id}/generate``."""
+
+    max_tokens: Annotated[int, "Longest answer in tokens (default min(128, context_size))."]
+    stream: Annotated[bool, "Answer as Server-Sent Events, one per token (default false)."]
+    stop: Annotated[str | list[str], "Strings that end the answer (not included in it)."]
+
+
+class ChatTextPart(TypedDict):
+    """A text part of a message's content."""
+
+    type: Literal["text"]
+    text: str
+
+
+class _ChatMessageRequired(TypedDict):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+
+
+class ChatMessage(_ChatMessageRequired, total=False):
+    """A chat message; the last one must be the user's question."""
+
+    content: str | list[ChatTextPart]
+    name: str
+
+
+class _ChatRequired(TypedDict):
+    model: Annotated[str, "A session id (sess_…), or the model's id with an x-session-id header."]
+    messages: Annotated[list[ChatMessage], "The conversation; its last message is the question."]
+
+
+class ChatBody(_ChatRequired, total=False):
+    """``POST /v1/chat/completions``. Fields of OpenAI's request not named here are ignored."""
+
+    stream: Annotated[bool, "Answer as chat.completion.chunk Server-Sent Events (default false)."]
+    max_completion_tokens: Annotated[int, "Longest answer in tokens."]
+    max_tokens: Annotated[int, "Longest answer in tokens (the older name of max_completion_tokens)."]
+    stop: Annotated[str | list[str], "Strings that end the answer (not included in it)."]
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body, refusing (413) anything over ``max_bytes`` before reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"request body is {int(declared)} bytes; the limit is {max_bytes} bytes")
+        raise BodyTooLarge(f"request body is {int(declared)} bytes; the limit is {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"request body exceeds the limit of {max_bytes} bytes")
+            raise BodyTooLarge(f"request body exceeds the limit of {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -67,13 +132,13 @@ def parse_json_object(raw: bytes | str, *, empty_ok: bool = False) -> dict[str, 
     if not raw.strip():
         if empty_ok:
             return {}
-        raise BadRequest("empty body; expected a JSON object", code="invalid_json")
+        raise InvalidJSON("empty body; expected a JSON object")
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise BadRequest(f"not valid JSON: {exc}", code="invalid_json") from None
+        raise InvalidJSON(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ValidationFailed(f"expected a JSON object, got {_type_name(value)}")
+        raise InvalidField(f"expected a JSON object, got {type_name(value)}")
     return value
 
 
@@ -81,90 +146,26 @@ async def read_json(request: Request, max_bytes: int, *, empty_ok: bool = False)
     return parse_json_object(await read_body(request, max_bytes), empty_ok=empty_ok)
 
 
-def check_str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise _invalid(param, f"expected a string, got {_type_name(value)}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _invalid(param, "string is not valid UTF-8 (lone surrogate)") from None
-    return value
+async def body(request: Request, shape: type[Shape], max_bytes: int) -> Shape:
+    """The request's body checked against ``shape`` (absent optional fields left out); an
+    empty body is ``{}`` when the shape requires no field."""
+    empty_ok = not getattr(shape, "__required_keys__", ())
+    value = await read_json(request, max_bytes, empty_ok=empty_ok)
+    parsed: Shape = parse(value, shape)
+    return parsed
 
 
-def check_int(value: Any, param: str) -> int:
-    """A JSON integer, saturated to the core's 64-bit range."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(param, f"expected an integer, got {_type_name(value)}")
-    return max(_INT64_MIN, min(_INT64_MAX, value))
-
-
-def required_str(body: dict[str, Any], key: str) -> str:
-    if key not in body or body[key] is None:
-        raise _invalid(key, "this field is required")
-    return check_str(body[key], key)
-
-
-def optional_str(body: dict[str, Any], key: str, default: str) -> str:
-    value = body.get(key)
-    return default if value is None else check_str(value, key)
-
-
-def optional_int(body: dict[str, Any], key: str, param: str | None = None) -> int | None:
-    """None when absent: the core applies its default."""
-    value = body.get(key)
-    return None if value is None else check_int(value, param or key)
-
-
-def optional_bool(body: dict[str, Any], key: str, default: bool) -> bool:
-    value = body.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise _invalid(key, f"expected a boolean, got {_type_name(value)}")
-    return value
-
-
-def optional_str_list(body: dict[str, Any], key: str) -> list[str] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):  # a single stop string, as some clients send it
-        return [check_str(value, key)]
-    if not isinstance(value, list):
-        raise _invalid(key, f"expected an array of strings, got {_type_name(value)}")
-    return [check_str(item, f"{key}[{i}]") for i, item in enumerate(value)]
-
-
-def flash_specs(body: dict[str, Any], key: str = "flash") -> list[tuple[str, int | None]]:
-    """``flash: [{query, max_tokens?} | query]`` -> [(query, max_tokens or None for the core's default)]."""
-    value = body.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _invalid(key, f"expected an array of {{query, max_tokens}} objects, got {_type_name(value)}")
-    specs = []
-    for i, item in enumerate(value):
-        param = f"{key}[{i}]"
-        if isinstance(item, str):  # a bare query string
-            item = {"query": item}
-        if not isinstance(item, dict):
-            raise _invalid(param, f"expected an object, got {_type_name(item)}")
-        query = flash_query(item, f"{param}.query")
-        tokens = optional_int(item, "max_tokens", f"{param}.max_tokens")
-        specs.append((query, tokens))
+def flash_specs(items: list[str | FlashSpec]) -> list[tuple[str, int | None]]:
+    """``flash`` items as the core takes them: (query, max_tokens or None for its default)."""
+    specs: list[tuple[str, int | None]] = []
+    for item in items:
+        if isinstance(item, str):
+            specs.append((item, None))
+        else:
+            specs.append((item["query"], item.get("max_tokens")))
     return specs
 
 
-def flash_query(body: dict[str, Any], param: str = "query") -> str:
-    if body.get("query") is None:
-        raise _invalid(param, "this field is required")
-    return check_str(body["query"], param)
-
-
-def records(value: Any, key: str = "data") -> list[Any]:
-    """The records array; each record is the core's to check (``RecordError`` names ``data[i].field``)."""
-    if value is None:
-        raise _invalid(key, "this field is required (an array of records)")
-    if not isinstance(value, list):
-        raise _invalid(key, f"expected an array of records, got {_type_name(value)}")
-    return value
+def stop_list(stop: str | list[str] | None) -> list[str] | None:
+    """``stop`` as a list (a single string, as some clients send it, is one stop string)."""
+    return [stop] if isinstance(stop, str) else stop

@@ -142,6 +142,12 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         metavar="SECONDS",
         help="': ping' comment after this much SSE silence (default: %(default)s)",
     )
+    parser.add_argument(
+        "--no-metrics",
+        dest="metrics",
+        action="store_false",
+        help="do not serve Prometheus metrics at /metrics (served by default, behind the API key when set)",
+    )
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(default: %(default)s)")
     parser.set_defaults(handler=serve)
 
@@ -183,6 +189,7 @@ def serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_size,
         max_ws_frame_bytes=args.max_body_size,
         sse_ping_interval_s=args.sse_ping_interval,
+        metrics=args.metrics,
         log_level=args.log_level,
     )
     level = logging.DEBUG if args.log_level == "trace" else getattr(logging, args.log_level.upper())

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from streaminfer.server import responses as r
 
 if TYPE_CHECKING:
     from streaminfer import _core
@@ -50,13 +52,14 @@ def finite(value: Any) -> Any:
     return value
 
 
-def _data_region(state: _core.SessionState) -> dict[str, int]:
+def _data_region(state: _core.SessionState) -> r.DataRegion:
     return {"start": state.prefix_end, "end": state.pos_next, "window_size": state.window_size}
 
 
-def _usage(entry: SessionEntry, state: _core.SessionState) -> dict[str, Any]:
-    """The fields every session listing shares: the window's extent and the entry's timestamps."""
+def session_summary(session_id: str, entry: SessionEntry, state: _core.SessionState) -> r.SessionSummary:
+    """An item of ``GET /v1/sessions``: the window's extent and the entry's timestamps."""
     return {
+        "session_id": session_id,
         "n_tokens": state.pos_next,
         "context_size": state.context_size,
         "prefix_end": state.prefix_end,
@@ -68,7 +71,7 @@ def _usage(entry: SessionEntry, state: _core.SessionState) -> dict[str, Any]:
     }
 
 
-def session_created(session_id: str, session: _core.Session, state: _core.SessionState) -> dict[str, Any]:
+def session_created(session_id: str, session: _core.Session, state: _core.SessionState) -> r.SessionCreated:
     """``POST /v1/sessions/init``."""
     return {
         "session_id": session_id,
@@ -81,19 +84,13 @@ def session_created(session_id: str, session: _core.Session, state: _core.Sessio
     }
 
 
-def session_summary(session_id: str, entry: SessionEntry, state: _core.SessionState) -> dict[str, Any]:
-    """An item of ``GET /v1/sessions``."""
-    return {"session_id": session_id, **_usage(entry, state)}
-
-
 def session_state(
     session_id: str, entry: SessionEntry, state: _core.SessionState, context_text: str
-) -> dict[str, Any]:
+) -> r.SessionState:
     """``GET /v1/sessions/{id}/state``."""
     return {
-        "session_id": session_id,
+        **session_summary(session_id, entry, state),
         "type": state.data_type,
-        **_usage(entry, state),
         "pos_min": state.pos_min,
         "pos_max": state.pos_max,
         "pos_next": state.pos_next,
@@ -103,7 +100,7 @@ def session_state(
     }
 
 
-def stream_status(state: _core.SessionState) -> dict[str, Any]:
+def stream_status(state: _core.SessionState) -> r.StreamStatus:
     """``GET /v1/sessions/{id}/stream/status``."""
     counters = state.counters
     batches = counters.batches_processed
@@ -136,12 +133,16 @@ def stream_status(state: _core.SessionState) -> dict[str, Any]:
     }
 
 
-def slots(state: _core.SessionState) -> dict[str, Any]:
+def slots(state: _core.SessionState) -> r.Slots:
     """``GET /v1/sessions/{id}/slots``: the context's three regions."""
-    bounds = (("prefix", 0, state.prefix_end), ("data", state.prefix_end, state.pos_next))
-    regions = [*bounds, ("free", state.pos_next, state.context_size)]
+    ends = (state.prefix_end, state.pos_next, state.context_size)
+    slots: list[r.Slot] = [
+        {"name": "prefix", "start": 0, "end": ends[0], "n_tokens": ends[0]},
+        {"name": "data", "start": ends[0], "end": ends[1], "n_tokens": ends[1] - ends[0]},
+        {"name": "free", "start": ends[1], "end": ends[2], "n_tokens": ends[2] - ends[1]},
+    ]
     return {
-        "slots": [{"name": name, "start": lo, "end": hi, "n_tokens": hi - lo} for name, lo, hi in regions],
+        "slots": slots,
         "prefix_end": state.prefix_end,
         "data_region": _data_region(state),
         "pos_next": state.pos_next,
@@ -149,13 +150,13 @@ def slots(state: _core.SessionState) -> dict[str, Any]:
     }
 
 
-def appended(result: _core.AppendResult) -> dict[str, int]:
+def appended(result: _core.AppendResult) -> r.Appended:
     """``POST /v1/sessions/{id}/append``."""
     end = result.pos_next
     return {"n_tokens_added": result.n_tokens_added, "total_tokens": end, "pos_max": end - 1}
 
 
-def prefix_marked(mark: _core.PrefixMark) -> dict[str, Any]:
+def prefix_marked(mark: _core.PrefixMark) -> r.PrefixMarked:
     """``POST /v1/sessions/{id}/mark_prefix``."""
     message = f"prefix marked: positions [0, {mark.prefix_end}) are frozen"
     if mark.n_records_frozen:
@@ -163,19 +164,25 @@ def prefix_marked(mark: _core.PrefixMark) -> dict[str, Any]:
     return {"prefix_end": mark.prefix_end, "message": message}
 
 
-def _flash_head(info: _core.FlashInfo) -> dict[str, Any]:
-    return {"id": info.id, "query": info.query, "max_tokens": info.max_tokens, "n_tokens": info.n_tokens}
-
-
-def flash_registered(info: _core.FlashInfo, total: int) -> dict[str, Any]:
+def flash_registered(info: _core.FlashInfo, total: int) -> r.FlashRegistered:
     """``POST /v1/sessions/{id}/flash``."""
-    return {**_flash_head(info), "total_flash_queries": total, "status": "registered"}
+    return {
+        "id": info.id,
+        "query": info.query,
+        "max_tokens": info.max_tokens,
+        "n_tokens": info.n_tokens,
+        "total_flash_queries": total,
+        "status": "registered",
+    }
 
 
-def flash_query(info: _core.FlashInfo) -> dict[str, Any]:
+def flash_query(info: _core.FlashInfo) -> r.FlashQuery:
     """An item of ``GET /v1/sessions/{id}/flash``."""
     return {
-        **_flash_head(info),
+        "id": info.id,
+        "query": info.query,
+        "max_tokens": info.max_tokens,
+        "n_tokens": info.n_tokens,
         "has_answer": info.has_answer,
         "value": info.value,
         "data_version": info.data_version,
@@ -185,7 +192,7 @@ def flash_query(info: _core.FlashInfo) -> dict[str, Any]:
     }
 
 
-def cached_answer(info: _core.FlashInfo, state: _core.SessionState) -> dict[str, Any]:
+def cached_answer(info: _core.FlashInfo, state: _core.SessionState) -> r.Generated:
     """``POST /v1/sessions/{id}/generate`` answered from a fresh flash query."""
     return {
         "text": info.value,
@@ -202,7 +209,7 @@ def cached_answer(info: _core.FlashInfo, state: _core.SessionState) -> dict[str,
     }
 
 
-def generated(event: Mapping[str, Any]) -> dict[str, Any]:
+def generated(event: Mapping[str, Any]) -> r.Generated:
     """``POST /v1/sessions/{id}/generate`` from a ``generate_done`` event."""
     n_tokens = as_int(event.get("n_tokens"))
     pos_next = as_int(event.get("pos_next"))
@@ -221,7 +228,7 @@ def generated(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def session_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
+def session_event(event: Mapping[str, Any]) -> r.FlashReadyEvent | r.DataUpdatedEvent | None:
     """The wire form of a session event (SSE data and WebSocket ``data``), None for others."""
     kind = event.get("type")
     if kind == "flash_ready":
@@ -244,10 +251,118 @@ def session_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-_PUSH_FIELDS = ("pushed", "dropped", "queue_size", "queue_capacity", "total_enqueued", "total_dropped")
+def push_result(result: _core.PushResult) -> r.PushResult:
+    """``POST /v1/sessions/{id}/stream/push`` (the WebSocket ``push_ack`` is its first three)."""
+    return {
+        "pushed": result.pushed,
+        "dropped": result.dropped,
+        "queue_size": result.queue_size,
+        "queue_capacity": result.queue_capacity,
+        "total_enqueued": result.total_enqueued,
+        "total_dropped": result.total_dropped,
+    }
 
 
-def push_result(result: _core.PushResult) -> dict[str, int]:
-    """``POST /v1/sessions/{id}/stream/push`` (the WebSocket ``push_ack`` is its first three).
-    The wire names are the struct's own."""
-    return {name: int(getattr(result, name)) for name in _PUSH_FIELDS}
+def session_list(items: list[r.SessionSummary], max_sessions: int) -> r.SessionList:
+    """``GET /v1/sessions``."""
+    return {"sessions": items, "count": len(items), "max_sessions": max_sessions}
+
+
+def flash_list(items: list[r.FlashQuery], data_version: int) -> r.FlashList:
+    """``GET /v1/sessions/{id}/flash``."""
+    return {
+        "flash_queries": items,
+        "queries": items,
+        "count": len(items),
+        "current_data_version": data_version,
+    }
+
+
+def window_stats(stats: Mapping[str, Any], latency: list[_core.StageLatency]) -> r.WindowStats:
+    """``GET /v1/sessions/{id}/stats``: the core's window statistics and its stage latencies."""
+    ms = 1e-3
+    stages: dict[str, r.StageLatency] = {
+        stage.name: {
+            "count": stage.count,
+            "mean_ms": stage.sum_us * ms / stage.count if stage.count else 0.0,
+            "p50_ms": as_float(stage.p50_us) * ms,
+            "p95_ms": as_float(stage.p95_us) * ms,
+            "p99_ms": as_float(stage.p99_us) * ms,
+        }
+        for stage in latency
+    }
+    out: r.WindowStats = finite(dict(stats))
+    out["latency"] = stages
+    return out
+
+
+# -- OpenAI-compatible chat -------------------------------------------------------------
+
+FinishReason = Literal["stop", "length"]
+
+
+class ChatHead(NamedTuple):
+    """What every object of one chat completion repeats."""
+
+    id: str
+    created: int
+    session_id: str
+
+
+def finish_reason(event: Mapping[str, Any]) -> FinishReason:
+    return "length" if event.get("finish_reason") == "length" else "stop"
+
+
+def _chat(
+    head: ChatHead,
+    text: str,
+    reason: FinishReason,
+    usage: tuple[int, int],
+    cached: bool,
+    info: tuple[float, int],
+) -> r.ChatCompletion:
+    prompt_tokens, completion_tokens = usage
+    return {
+        "id": head.id,
+        "object": "chat.completion",
+        "created": head.created,
+        "model": head.session_id,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reason}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "streaminfer": {
+            "session_id": head.session_id,
+            "from_cache": cached,
+            "confidence": as_float(info[0]),
+            "data_version": info[1],
+        },
+    }
+
+
+def chat_generated(head: ChatHead, event: Mapping[str, Any]) -> r.ChatCompletion:
+    """``POST /v1/chat/completions`` from a ``generate_done`` event."""
+    usage = (as_int(event.get("prompt_tokens")), as_int(event.get("n_tokens")))
+    info = (as_float(event.get("confidence")), as_int(event.get("data_version")))
+    return _chat(head, as_str(event.get("text")), finish_reason(event), usage, False, info)
+
+
+def chat_cached(head: ChatHead, flash: _core.FlashInfo) -> r.ChatCompletion:
+    """``POST /v1/chat/completions`` answered from a fresh flash query (no tokens spent now)."""
+    reason: FinishReason = "length" if flash.answer_tokens >= flash.max_tokens else "stop"
+    return _chat(
+        head, flash.value, reason, (0, flash.answer_tokens), True, (flash.confidence, flash.data_version)
+    )
+
+
+def chat_chunk(head: ChatHead, delta: r.ChatDelta, reason: FinishReason | None) -> r.ChatCompletionChunk:
+    """One event of a streamed chat completion."""
+    return {
+        "id": head.id,
+        "object": "chat.completion.chunk",
+        "created": head.created,
+        "model": head.session_id,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
+    }

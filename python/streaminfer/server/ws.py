@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -18,11 +19,13 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
 
 from streaminfer.server import schemas, views
-from streaminfer.server.errors import APIError, PayloadTooLarge, ValidationFailed
+from streaminfer.server.errors import APIError, BodyTooLarge, InvalidField
 from streaminfer.server.hub import Subscription
 from streaminfer.server.registry import SessionEntry, now_ms
 from streaminfer.server.routes_stream import push_records
 from streaminfer.server.runtime import get_runtime
+from streaminfer.server.schemas import PushBody
+from streaminfer.server.shapes import parse
 from streaminfer.server.sse import dumps
 
 logger = logging.getLogger("streaminfer.server")
@@ -40,7 +43,7 @@ class Connection:
         self.sub = sub
         self._send_lock = asyncio.Lock()
 
-    async def send(self, kind: str, data: dict[str, Any]) -> None:
+    async def send(self, kind: str, data: Mapping[str, Any]) -> None:
         text = dumps({"type": kind, "data": data})
         async with self._send_lock:
             await self.ws.send_text(text)
@@ -57,7 +60,7 @@ class Connection:
             raw: str | bytes = message.get("text") or message.get("bytes") or b""
             try:
                 if len(raw) > self.max_frame:  # uvicorn's ws_max_size closes first when it is set
-                    raise PayloadTooLarge(f"frame exceeds the limit of {self.max_frame} bytes")
+                    raise BodyTooLarge(f"frame exceeds the limit of {self.max_frame} bytes")
                 await self.handle(schemas.parse_json_object(raw))
             except _Closed:
                 return
@@ -70,7 +73,7 @@ class Connection:
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "push":
-            result = push_records(self.entry, frame.get("data"))
+            result = push_records(self.entry, parse(frame, PushBody))
             self.entry.last_used_at = now_ms()
             ack = {key: result[key] for key in ("pushed", "dropped", "queue_size")}
             await self.send("push_ack", ack)
@@ -79,9 +82,9 @@ class Connection:
         elif kind == "close":
             raise _Closed
         elif isinstance(kind, str):
-            raise ValidationFailed(f"unknown frame type {kind!r}; expected push, ping or close", param="type")
+            raise InvalidField(f"unknown frame type {kind!r}; expected push, ping or close", param="type")
         else:
-            raise ValidationFailed("a frame must be an object with a string 'type'", param="type")
+            raise InvalidField("a frame must be an object with a string 'type'", param="type")
 
     async def event_loop(self) -> None:
         """The session's events, until the session goes away."""
@@ -103,6 +106,24 @@ async def _deny(ws: WebSocket, exc: APIError) -> None:
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
+    """Push records and receive the session's events on one socket.
+
+    Authentication: the `Authorization` header, or `?api_key=<key>`. A refused
+    handshake (401, 404 `session_not_found`, 503) is answered with that HTTP
+    status and the error body.
+
+    Every server frame is a text frame `{"type": string, "data": object}`:
+    `connected` first (data `SocketConnected`), `push_ack` after each valid
+    push (`PushAck`), `pong` (`{}`), `data_updated` and `flash_ready` (the
+    same data as the SSE events: `DataUpdatedEvent`, `FlashReadyEvent`), and
+    `error` (`SocketError`) for a bad client frame, after which the
+    connection stays open. Client frames are JSON objects:
+    `{"type": "push", "data": [Record, ...]}` (validated as over HTTP: the
+    whole frame, nothing queued on error), `{"type": "ping"}` and
+    `{"type": "close"}`. Close codes: 1000 after a client `close`, 1001 when
+    the session is deleted or the server stops, 1009 for a frame over the
+    body size limit.
+    """
     rt = get_runtime(ws)
     session_id: str = ws.path_params["session_id"]
     try:
