@@ -78,6 +78,7 @@ class _Field:
     description: str | None
 
 
+@cache
 def _unwrap(tp: Any) -> tuple[Any, str | None, Ref | None]:
     """(the bare type, its description, its Ref) of a possibly ``Annotated`` type."""
     if typing.get_origin(tp) is typing.Annotated:
@@ -154,6 +155,9 @@ def parse(value: Any, tp: Any, param: str = "") -> Any:
         if not isinstance(value, list):
             raise _wrong_type(param, tp, value)
         (item_tp,) = typing.get_args(tp)
+        item_bare, _, item_ref = _unwrap(item_tp)
+        if item_ref is not None or item_bare is Any:  # records: the core's to check, one by one
+            return value
         return [parse(item, item_tp, f"{param}[{i}]") for i, item in enumerate(value)]
     if origin is Literal:
         if not _accepts(tp, value) or value not in typing.get_args(tp):
