@@ -24,7 +24,9 @@ from api_server import (
     session,
 )
 from build_helpers import PortableBuild, build
+from engine_helpers import EventCollector
 
+from streaminfer import _core
 from streaminfer.models import resolve_model
 
 
@@ -82,3 +84,17 @@ def session_id(client: httpx.Client) -> Iterator[str]:
     """A fresh ohlcv session, deleted afterwards."""
     with session(client, "ohlcv") as sid:
         yield sid
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: Path) -> Iterator[_core.Engine]:
+    """An engine on the default model (2048 tokens, 2 threads), one per test module."""
+    eng = _core.Engine(str(model_path), n_ctx=2048, n_threads=2)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture()
+def events(engine: _core.Engine) -> EventCollector:
+    engine.poll_events()  # forget what earlier tests left behind
+    return EventCollector(engine)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import secrets
 import select
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +12,26 @@ from typing import Any
 from polling import wait_for
 
 from streaminfer import _core
+
+QUESTION = "Is the trend bullish or bearish?"
+# The core's latency stages, in its order (cpp/src/latency-stages.h).
+LATENCY_STAGES = (
+    "push",
+    "record_wait",
+    "tokenize",
+    "decode_batch",
+    "kv_shift",
+    "flash_prefill",
+    "flash_answer",
+    "fresh_answer",
+    "generate_first_token",
+    "generate_total",
+)
+_ids = itertools.count()
+
+
+def new_id() -> str:
+    return f"sess_{next(_ids):04d}{secrets.token_hex(10)}"
 
 
 def ohlcv_records(

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from api_server import RunningServer, records, serving, session, wait_answered
+from engine_helpers import LATENCY_STAGES
 from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,18 +23,6 @@ with warnings.catch_warnings():  # newer Starlette prefers httpx2 for its TestCl
 
 QUEUE_CAPACITY = 8
 QUESTION = "Which sensor reads highest?"
-STAGES = (
-    "push",
-    "record_wait",
-    "tokenize",
-    "decode_batch",
-    "kv_shift",
-    "flash_prefill",
-    "flash_answer",
-    "fresh_answer",
-    "generate_first_token",
-    "generate_total",
-)
 PUSH_ROUTE = "/v1/sessions/{session_id}/stream/push"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -118,7 +107,7 @@ def test_counts_are_exact_after_a_known_workload(small_queue_server: RunningServ
     assert count("flash_prefill") == count("flash_answer") == flash_runs >= 1
     assert count("fresh_answer") >= 1
     assert count("generate_first_token") == count("generate_total") == 1
-    for stage in STAGES:  # cumulative buckets, ending at the count
+    for stage in LATENCY_STAGES:  # cumulative buckets, ending at the count
         buckets = sorted(
             (float(dict(labels)["le"]), v)
             for (name, labels), v in samples.items()
@@ -128,7 +117,7 @@ def test_counts_are_exact_after_a_known_workload(small_queue_server: RunningServ
         latency = stats["latency"][stage]  # the same histograms, as /stats reports them
         assert latency["count"] == count(stage)
         assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
-    assert set(stats["latency"]) == set(STAGES)
+    assert set(stats["latency"]) == set(LATENCY_STAGES)
 
 
 def test_no_metrics_turns_the_route_off() -> None:

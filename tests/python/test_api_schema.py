@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from api_server import RunningServer, assert_error, records, session, sse_events, wait_answered
+from engine_helpers import LATENCY_STAGES
 from polling import WAIT_S
 from websockets.sync.client import connect
 
@@ -152,21 +153,7 @@ STATS: dict[str, Spec] = {
     },
 }
 STAGE = {"count": int, "mean_ms": float, "p50_ms": float, "p95_ms": float, "p99_ms": float}
-LATENCY = {
-    stage: STAGE
-    for stage in (
-        "push",
-        "record_wait",
-        "tokenize",
-        "decode_batch",
-        "kv_shift",
-        "flash_prefill",
-        "flash_answer",
-        "fresh_answer",
-        "generate_first_token",
-        "generate_total",
-    )
-}
+LATENCY = dict.fromkeys(LATENCY_STAGES, STAGE)
 for _shape in STATS.values():
     _shape["latency"] = LATENCY
 REGISTER = {

@@ -185,20 +185,19 @@ class HTTPMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, route = 500, ""
 
         async def send_and_count(message: Message) -> None:
-            nonlocal status
+            nonlocal status, route
             if message["type"] == "http.response.start":
-                status = int(message["status"])
-                route = self._template(scope)
+                status, route = int(message["status"]), self._template(scope)
                 self.duration.labels(route, scope["method"]).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_count)
         finally:
-            self.requests.labels(self._template(scope), scope["method"], str(status)).inc()
+            self.requests.labels(route or self._template(scope), scope["method"], str(status)).inc()
 
 
 def create_registry(runtime: Runtime) -> CollectorRegistry:

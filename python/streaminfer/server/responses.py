@@ -172,20 +172,19 @@ open_shape(WindowStats)
 # -- flash queries -------------------------------------------------------------------
 
 
-class FlashRegistered(TypedDict):
+class FlashHead(TypedDict):
     id: int
     query: str
     max_tokens: int
     n_tokens: Annotated[int, "The question's tokens, chat template applied."]
+
+
+class FlashRegistered(FlashHead):
     total_flash_queries: int
     status: Literal["registered"]
 
 
-class FlashQuery(TypedDict):
-    id: int
-    query: str
-    max_tokens: int
-    n_tokens: int
+class FlashQuery(FlashHead):
     has_answer: bool
     value: Annotated[str, 'The latest answer ("" before the first).']
     data_version: Annotated[int, "The data version the answer saw."]

@@ -250,7 +250,7 @@ class SchemaWriter:
     def _object(self, shape: type, response: bool) -> dict[str, Any]:
         name = shape.__name__
         if name not in self.components:
-            self.components[name] = {}  # placeholder: a shape may refer to itself
+            self.components[name] = {}  # taken now, so that a shape that refers to itself ends here
             fields = _fields(shape)
             body: dict[str, Any] = {
                 "type": "object",

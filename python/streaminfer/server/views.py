@@ -164,25 +164,19 @@ def prefix_marked(mark: _core.PrefixMark) -> r.PrefixMarked:
     return {"prefix_end": mark.prefix_end, "message": message}
 
 
+def _flash_head(info: _core.FlashInfo) -> r.FlashHead:
+    return {"id": info.id, "query": info.query, "max_tokens": info.max_tokens, "n_tokens": info.n_tokens}
+
+
 def flash_registered(info: _core.FlashInfo, total: int) -> r.FlashRegistered:
     """``POST /v1/sessions/{id}/flash``."""
-    return {
-        "id": info.id,
-        "query": info.query,
-        "max_tokens": info.max_tokens,
-        "n_tokens": info.n_tokens,
-        "total_flash_queries": total,
-        "status": "registered",
-    }
+    return {**_flash_head(info), "total_flash_queries": total, "status": "registered"}
 
 
 def flash_query(info: _core.FlashInfo) -> r.FlashQuery:
     """An item of ``GET /v1/sessions/{id}/flash``."""
     return {
-        "id": info.id,
-        "query": info.query,
-        "max_tokens": info.max_tokens,
-        "n_tokens": info.n_tokens,
+        **_flash_head(info),
         "has_answer": info.has_answer,
         "value": info.value,
         "data_version": info.data_version,
