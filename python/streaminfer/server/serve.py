@@ -168,6 +168,7 @@ def serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from streaminfer import _core  # noqa: F401  (fail now, not after the server started)
+        from streaminfer.server import log_redaction
         from streaminfer.server.app import create_app
     except ImportError as exc:
         raise CommandError(f"cannot start the server: {exc}") from exc
@@ -218,17 +219,17 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(config, announce=_say, on_fatal=on_fatal)
     keys_note = f", {len(api_keys)} API key(s)" if api_keys else ", no API key"
     _say(f"starting the server on {args.host}:{args.port}{keys_note}")
-    server = Server(
-        uvicorn.Config(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            ws_max_size=config.max_ws_frame_bytes,
-            timeout_graceful_shutdown=5,
-            access_log=args.log_level in ("debug", "trace"),
-        )
+    uvicorn_config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws_max_size=config.max_ws_frame_bytes,
+        timeout_graceful_shutdown=5,
+        access_log=args.log_level in ("debug", "trace"),
     )
+    log_redaction.install()  # after uvicorn.Config, which sets its log handlers up
+    server = Server(uvicorn_config)
     server.run()
     if fatal:
         raise CommandError(f"the engine failed to start: {fatal[0]}")
