@@ -81,6 +81,7 @@ STATUS = {
     "statistics": {
         "total_enqueued": int,
         "total_dropped": int,
+        "skipped": int,
         "batches_processed": int,
         "items_processed": int,
         "total_process_time_us": int,

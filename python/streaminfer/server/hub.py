@@ -2,7 +2,7 @@
 
 The core signals pending events on an eventfd; ``loop.add_reader`` wakes the
 loop, which takes them with ``Engine.poll_events()`` (never blocks) and routes
-them: ``flash_ready`` / ``data_updated`` by ``session_id`` to every subscriber
+them: ``flash_ready`` / ``data_updated`` / ``error`` by ``session_id`` to every subscriber
 of that session, ``token`` / ``generate_done`` / ``generate_error`` by
 ``request_id`` to the request's waiter.
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("streaminfer.server")
 
 Event = dict[str, Any]
-SESSION_EVENTS = frozenset({"flash_ready", "data_updated"})
+SESSION_EVENTS = frozenset({"flash_ready", "data_updated", "error"})
 REQUEST_EVENTS = frozenset({"token", "generate_done", "generate_error"})
 
 

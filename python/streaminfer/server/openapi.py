@@ -31,6 +31,7 @@ EVENT_SHAPES = (
     responses.ConnectedEvent,
     responses.FlashReadyEvent,
     responses.DataUpdatedEvent,
+    responses.SessionErrorEvent,
     responses.GenerateToken,
     responses.GenerateDone,
     responses.ChatCompletionChunk,

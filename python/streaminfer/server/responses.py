@@ -125,8 +125,9 @@ class Streaming(TypedDict):
 
 
 class StreamStatistics(TypedDict):
-    total_enqueued: int
+    total_enqueued: Annotated[int, "Records accepted: items_processed + skipped + queue_size."]
     total_dropped: int
+    skipped: Annotated[int, "Records accepted and never decoded (older than the window, or a failed batch)."]
     batches_processed: int
     items_processed: int
     total_process_time_us: int
@@ -250,6 +251,13 @@ class DataUpdatedEvent(TypedDict):
     data_version: int
     data_count: int
     pos_next: int
+
+
+class SessionErrorEvent(TypedDict):
+    """Decoding failed on the session's data or flash queries; the session goes on."""
+
+    type: Literal["error"]
+    message: str
 
 
 class GenerateToken(TypedDict):

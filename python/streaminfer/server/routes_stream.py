@@ -81,10 +81,11 @@ async def _event_frames(rt: Runtime, hub: EventHub, session_id: str) -> AsyncIte
 async def events(request: Request) -> EventStreamResponse:
     """The session's events as Server-Sent Events.
 
-    `connected` first, then `flash_ready` (a flash query's new answer) and
-    `data_updated` (a batch entered the window), each a JSON object in `data`
-    whose `type` is the event's name (schemas `ConnectedEvent`,
-    `FlashReadyEvent`, `DataUpdatedEvent`). A `: ping` comment line is sent
+    `connected` first, then `flash_ready` (a flash query's new answer),
+    `data_updated` (a batch entered the window) and `error` (decoding failed;
+    the session goes on), each a JSON object in `data` whose `type` is the
+    event's name (schemas `ConnectedEvent`, `FlashReadyEvent`,
+    `DataUpdatedEvent`, `SessionErrorEvent`). A `: ping` comment line is sent
     after 15 s of silence. The stream ends when the session is deleted or the
     server stops.
     """

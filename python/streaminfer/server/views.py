@@ -119,6 +119,7 @@ def stream_status(state: _core.SessionState) -> r.StreamStatus:
         "statistics": {
             "total_enqueued": counters.total_enqueued,
             "total_dropped": counters.total_dropped,
+            "skipped": counters.skipped,
             "batches_processed": batches,
             "items_processed": counters.items_processed,
             "total_process_time_us": counters.total_process_time_us,
@@ -222,7 +223,10 @@ def generated(event: Mapping[str, Any]) -> r.Generated:
     }
 
 
-def session_event(event: Mapping[str, Any]) -> r.FlashReadyEvent | r.DataUpdatedEvent | None:
+SessionEvent = r.FlashReadyEvent | r.DataUpdatedEvent | r.SessionErrorEvent
+
+
+def session_event(event: Mapping[str, Any]) -> SessionEvent | None:
     """The wire form of a session event (SSE data and WebSocket ``data``), None for others."""
     kind = event.get("type")
     if kind == "flash_ready":
@@ -242,6 +246,8 @@ def session_event(event: Mapping[str, Any]) -> r.FlashReadyEvent | r.DataUpdated
             "data_count": as_int(event.get("data_count")),
             "pos_next": as_int(event.get("pos_next")),
         }
+    if kind == "error":
+        return {"type": "error", "message": as_str(event.get("message")) or "decoding failed"}
     return None
 
 

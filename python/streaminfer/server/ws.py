@@ -114,10 +114,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
     Every server frame is a text frame `{"type": string, "data": object}`:
     `connected` first (data `SocketConnected`), `push_ack` after each valid
-    push (`PushAck`), `pong` (`{}`), `data_updated` and `flash_ready` (the
-    same data as the SSE events: `DataUpdatedEvent`, `FlashReadyEvent`), and
-    `error` (`SocketError`) for a bad client frame, after which the
-    connection stays open. Client frames are JSON objects:
+    push (`PushAck`), `pong` (`{}`), `data_updated`, `flash_ready` and a
+    session's decode failure `error` (the same data as the SSE events:
+    `DataUpdatedEvent`, `FlashReadyEvent`, `SessionErrorEvent`), and `error`
+    (`SocketError`, no `type` in its data) for a bad client frame, after
+    which the connection stays open. Client frames are JSON objects:
     `{"type": "push", "data": [Record, ...]}` (validated as over HTTP: the
     whole frame, nothing queued on error), `{"type": "ping"}` and
     `{"type": "close"}`. Close codes: 1000 after a client `close`, 1001 when
