@@ -36,7 +36,8 @@ class ServerConfig:
     sse_ping_interval_s: float = 15.0
     # Events buffered per SSE/WebSocket subscriber; a slow one loses the oldest.
     subscriber_queue_size: int = 256
-    # Longest a non-streamed /generate waits for the core before answering 503.
+    # Longest a non-streamed /generate waits for the core before answering 503, and
+    # longest a streamed one stays silent before it ends with a timeout error frame.
     generate_timeout_s: float = 600.0
     # Prometheus metrics at /metrics (behind the API key when keys are set).
     metrics: bool = True

@@ -245,7 +245,10 @@ class GenerateFailed(
 
 
 class GenerateTimeout(
-    ServiceUnavailable, code="timeout", when="a non-streamed `generate` did not finish within 600 s"
+    ServiceUnavailable,
+    code="timeout",
+    when="a non-streamed `generate` did not finish within `--generate-timeout` (600 s), or a streamed one "
+    "sent nothing for that long (then as its last frame)",
 ):
     pass
 

@@ -27,6 +27,9 @@ logger = logging.getLogger("streaminfer.server")
 Event = dict[str, Any]
 SESSION_EVENTS = frozenset({"flash_ready", "data_updated", "error"})
 REQUEST_EVENTS = frozenset({"token", "generate_done", "generate_error"})
+# Why a subscription ended (a WebSocket's close reason).
+SESSION_DELETED = "session deleted"
+SERVER_STOPPING = "server stopping"
 
 
 class Subscription:
@@ -36,6 +39,13 @@ class Subscription:
         self.session_id = session_id
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
         self.dropped = 0
+        # Why the stream ended, once ``end`` was called: a WebSocket's close reason.
+        self.end_reason = ""
+
+    def end(self, reason: str) -> None:
+        """The stream is over (``None`` queued, behind the events already there)."""
+        self.end_reason = self.end_reason or reason
+        self.offer(None)
 
     def offer(self, event: Event | None) -> None:
         """Enqueue without waiting; when full, drop the oldest event to make room."""
@@ -102,7 +112,7 @@ class EventHub:
         """End every SSE stream and WebSocket (the server is stopping)."""
         for subs in self._subscribers.values():
             for sub in subs:
-                sub.offer(None)
+                sub.end(SERVER_STOPPING)
 
     def drain(self) -> None:
         """Reader callback: take every pending event and route it."""
@@ -180,7 +190,7 @@ class EventHub:
     def close_session(self, session_id: str, reason: str) -> None:
         """Tell every subscriber and waiter of a session that it is gone."""
         for sub in self._subscribers.get(session_id, ()):
-            sub.offer(None)
+            sub.end(SESSION_DELETED)
         for waiter in list(self._waiters.values()):
             if waiter.session_id == session_id:
                 waiter.queue.put_nowait(

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from streaminfer.server import responses as r
 from streaminfer.server import views
 from streaminfer.server.api_route import APIRoute
+from streaminfer.server.config import ServerConfig
 from streaminfer.server.errors import (
     ContextFull,
     GenerateFailed,
@@ -29,10 +30,10 @@ from streaminfer.server.errors import (
     SessionRequired,
     core_errors,
 )
-from streaminfer.server.routes_generate import Generation, failure, start_generation
+from streaminfer.server.routes_generate import Generation, start_generation, stream_events, stream_failure
 from streaminfer.server.runtime import Runtime, get_runtime
 from streaminfer.server.schemas import ChatBody, ChatMessage, stop_list
-from streaminfer.server.sse import EventStreamResponse, dumps
+from streaminfer.server.sse import PING, EventStreamResponse, dumps
 
 SESSION_HEADER = "x-session-id"
 
@@ -81,11 +82,15 @@ def _question(messages: list[ChatMessage]) -> str:
     return text
 
 
-async def _chunks(gen: Generation, head: views.ChatHead) -> AsyncIterator[bytes]:
-    """OpenAI's stream: a role chunk, a content chunk per token, a finish chunk, then ``[DONE]``."""
+async def _chunks(gen: Generation, head: views.ChatHead, config: ServerConfig) -> AsyncIterator[bytes]:
+    """OpenAI's stream: a role chunk, a content chunk per token, a finish chunk, then ``[DONE]``;
+    ``: ping`` comment lines while it waits."""
     yield _data(views.chat_chunk(head, {"role": "assistant", "content": ""}, None))
-    while True:
-        event = await gen.waiter.get()
+    timeout = config.generate_timeout_s
+    async for event in stream_events(gen.waiter, config.sse_ping_interval_s, timeout):
+        if event is None:
+            yield PING
+            continue
         kind = event.get("type")
         if kind == "token":
             yield _data(views.chat_chunk(head, {"content": views.as_str(event.get("token"))}, None))
@@ -94,7 +99,7 @@ async def _chunks(gen: Generation, head: views.ChatHead) -> AsyncIterator[bytes]
             yield b"data: [DONE]\n\n"
             return
         elif kind == "generate_error":
-            yield _data(failure(event).body())
+            yield _data(stream_failure(event, timeout).body())
             return
 
 
@@ -143,7 +148,7 @@ async def chat_completions(request: Request, body: ChatBody) -> r.ChatCompletion
         stop = stop_list(body.get("stop"))
         gen = start_generation(hub, session_id, session, question, max_tokens, stop, param)
         if stream:
-            return EventStreamResponse(_chunks(gen, head), on_close=gen.forget)
+            return EventStreamResponse(_chunks(gen, head, rt.config), on_close=gen.forget)
         return views.chat_generated(head, await gen.done(rt.config.generate_timeout_s))
 
 

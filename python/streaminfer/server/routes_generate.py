@@ -15,7 +15,7 @@ from streaminfer.server.errors import ContextFull, GenerateFailed, GenerateTimeo
 from streaminfer.server.hub import EventHub, RequestWaiter
 from streaminfer.server.runtime import get_runtime
 from streaminfer.server.schemas import GenerateBody, stop_list
-from streaminfer.server.sse import EventStreamResponse, frame
+from streaminfer.server.sse import PING, EventStreamResponse, frame
 
 if TYPE_CHECKING:
     from streaminfer._core import Session
@@ -41,13 +41,42 @@ async def _wait_done(waiter: RequestWaiter, timeout: float) -> dict[str, Any]:
             raise failure(event)
 
 
-async def _stream_frames(waiter: RequestWaiter) -> AsyncIterator[bytes]:
+async def stream_events(
+    waiter: RequestWaiter, ping_interval: float, timeout: float
+) -> AsyncIterator[dict[str, Any] | None]:
+    """A streamed request's events, ``None`` after each ``ping_interval`` of silence (a keep-alive),
+    and a ``generate_error`` of its own after ``timeout`` of silence (then nothing more)."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while True:
+        wait = min(ping_interval, last + timeout - loop.time())
+        try:
+            event = await asyncio.wait_for(waiter.get(), max(0.0, wait))
+        except asyncio.TimeoutError:
+            if loop.time() - last >= timeout:
+                yield {"type": "generate_error", "timed_out": True}
+                return
+            yield None
+            continue
+        last = loop.time()
+        yield event
+
+
+def stream_failure(event: Mapping[str, Any], timeout: float) -> GenerateFailed | GenerateTimeout:
+    if event.get("timed_out"):
+        return GenerateTimeout(f"no token within {timeout:g} s; the generation was cancelled")
+    return failure(event)
+
+
+async def _stream_frames(waiter: RequestWaiter, ping_interval: float, timeout: float) -> AsyncIterator[bytes]:
     """``data: {"done": false, "token", "pos"}`` per token, then ``{"done": true, "text", "n_tokens"}``.
 
     On disconnect the response closes this iterator and cancels the request.
     """
-    while True:
-        event = await waiter.get()
+    async for event in stream_events(waiter, ping_interval, timeout):
+        if event is None:
+            yield PING
+            continue
         kind = event.get("type")
         if kind == "token":
             token = views.as_str(event.get("token"))
@@ -57,7 +86,7 @@ async def _stream_frames(waiter: RequestWaiter) -> AsyncIterator[bytes]:
             yield frame({"done": True, "text": text, "n_tokens": views.as_int(event.get("n_tokens"))})
             return
         elif kind == "generate_error":
-            yield frame(failure(event).body(), "error")
+            yield frame(stream_failure(event, timeout).body(), "error")
             return
 
 
@@ -128,7 +157,9 @@ async def generate(request: Request, body: GenerateBody) -> r.Generated | EventS
         stop = stop_list(body.get("stop"))
         gen = start_generation(hub, session_id, session, prompt, body.get("max_tokens"), stop, "prompt")
         if stream:
-            return EventStreamResponse(_stream_frames(gen.waiter), on_close=gen.forget)
+            cfg = rt.config
+            frames = _stream_frames(gen.waiter, cfg.sse_ping_interval_s, cfg.generate_timeout_s)
+            return EventStreamResponse(frames, on_close=gen.forget)
         return views.generated(await gen.done(rt.config.generate_timeout_s))
 
 

@@ -98,12 +98,22 @@ class Runtime:
         engine.create_session(session_id, "ohlcv", "Warm-up.")
         engine.destroy_session(session_id)
 
-    def begin_shutdown(self) -> None:
+    async def begin_shutdown(self, grace_s: float = 1.0) -> None:
         """The server stops accepting work: new requests get 503, streams end now
-        (so that open SSE streams and WebSockets do not hold the shutdown back)."""
+        (so that open SSE streams and WebSockets do not hold the shutdown back).
+
+        Waits up to ``grace_s`` for them to end, so that each WebSocket is closed by its
+        handler (1001, "server stopping") before uvicorn closes what is left (1012).
+        """
         self.ready = False
-        if self.hub is not None:
-            self.hub.end_streams()
+        hub = self.hub
+        if hub is None:
+            return
+        hub.end_streams()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while hub.subscriber_count() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         self.ready = False

@@ -143,6 +143,14 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         help="': ping' comment after this much SSE silence (default: %(default)s)",
     )
     parser.add_argument(
+        "--generate-timeout",
+        type=_positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="longest a non-streamed generate waits for its answer, and a streamed one for its next "
+        "token, before answering 503 timeout (default: %(default)s)",
+    )
+    parser.add_argument(
         "--no-metrics",
         dest="metrics",
         action="store_false",
@@ -190,6 +198,7 @@ def serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_size,
         max_ws_frame_bytes=args.max_body_size,
         sse_ping_interval_s=args.sse_ping_interval,
+        generate_timeout_s=args.generate_timeout,
         metrics=args.metrics,
         log_level=args.log_level,
     )
@@ -209,7 +218,7 @@ def serve(args: argparse.Namespace) -> int:
                         _say(f"listening on http://{shown}:{port}")
 
         async def shutdown(self, sockets: Any = None) -> None:
-            app.state.runtime.begin_shutdown()
+            await app.state.runtime.begin_shutdown()
             await super().shutdown(sockets)
 
     def on_fatal(exc: BaseException) -> None:

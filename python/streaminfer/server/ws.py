@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from streaminfer.server import schemas, views
 from streaminfer.server.errors import APIError, BodyTooLarge, InvalidField
-from streaminfer.server.hub import Subscription
+from streaminfer.server.hub import SESSION_DELETED, Subscription
 from streaminfer.server.registry import SessionEntry, now_ms
 from streaminfer.server.routes_stream import push_records
 from streaminfer.server.runtime import get_runtime
@@ -122,7 +122,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     `{"type": "push", "data": [Record, ...]}` (validated as over HTTP: the
     whole frame, nothing queued on error), `{"type": "ping"}` and
     `{"type": "close"}`. Close codes: 1000 after a client `close`, 1001 when
-    the session is deleted or the server stops, 1009 for a frame over the
+    the session is deleted (reason `session deleted`) or the server stops
+    (reason `server stopping`), 1009 for a frame over the
     body size limit.
     """
     rt = get_runtime(ws)
@@ -161,7 +162,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 if session_gone:
-                    await ws.close(code=1001, reason="session deleted")
+                    await ws.close(code=1001, reason=sub.end_reason or SESSION_DELETED)
                 else:
                     await ws.close(code=1000)
 
