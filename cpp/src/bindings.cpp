@@ -182,6 +182,8 @@ void bind_session(py::module_ & m) {
             return ps.eng->probe(ps.s, prompt, max_tokens);
         }, py::arg("prompt"), py::arg("max_tokens") = 16)
         .def("register_flash", [](py_session & ps, const std::string & query, std::optional<int64_t> max_tokens) {
+            // Tokenizes the query: the event loop's other work goes on meanwhile.
+            py::gil_scoped_release nogil;
             return ps.eng->register_flash(ps.s, query, max_tokens.value_or(DEFAULT_FLASH_TOKENS));
         }, py::arg("query"), py::arg("max_tokens") = py::none())
         .def("list_flash", [](const py_session & ps) { return ps.s->list_flash(); })
@@ -190,6 +192,8 @@ void bind_session(py::module_ & m) {
              py::arg("prompt"))
         .def("generate", [](py_session & ps, const std::string & prompt, std::optional<int64_t> max_tokens,
                             std::optional<std::vector<std::string>> stop) {
+            // Tokenizes the prompt (the arguments are already C++ values).
+            py::gil_scoped_release nogil;
             return ps.eng->generate(ps.s, prompt, max_tokens.value_or(DEFAULT_GENERATE_TOKENS),
                                     stop.value_or(std::vector<std::string>{}));
         }, py::arg("prompt"), py::arg("max_tokens") = py::none(), py::arg("stop") = py::none())

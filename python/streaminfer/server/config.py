@@ -32,6 +32,8 @@ class ServerConfig:
     # A request body (and a WebSocket frame) larger than this is refused: 413 / close 1009.
     max_body_bytes: int = 16 * MiB
     max_ws_frame_bytes: int = 16 * MiB
+    # Records in one push (HTTP or WebSocket), counted before any is validated: 413 past it.
+    max_records_per_push: int = 10_000
     # An SSE stream silent this long gets a ": ping" comment line.
     sse_ping_interval_s: float = 15.0
     # Events buffered per SSE/WebSocket subscriber; a slow one loses the oldest.

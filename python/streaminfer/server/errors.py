@@ -198,6 +198,24 @@ class InvalidRecord(
     pass
 
 
+class TooManyRecords(
+    APIError,
+    status=413,
+    code="too_many_records",
+    when="a push (HTTP or WebSocket) carries more than `--max-records-per-push` records (`param` `data`)",
+):
+    pass
+
+
+class TextTooLong(
+    ValidationFailed,
+    code="text_too_long",
+    when="a prompt, question, flash query or appended text is longer than 131072 bytes of UTF-8 (`param` "
+    "names the field); checked before it is tokenized",
+):
+    pass
+
+
 class MaxSessions(TooManyRequests, code="max_sessions", when="`init` while `--max-sessions` sessions exist"):
     pass
 

@@ -82,6 +82,10 @@ class EventHub:
         self._maxsize = subscriber_queue_size
         self._subscribers: dict[str, set[Subscription]] = {}
         self._waiters: dict[int, RequestWaiter] = {}
+        # Generations being started off the loop: their first events can come before
+        # ``watch``, and wait here (by request id) until it runs. Cleared when none is.
+        self._starting = 0
+        self._early: dict[int, list[Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd = -1
         self.events_dispatched = 0
@@ -134,9 +138,12 @@ class EventHub:
             for sub in self._subscribers.get(str(event.get("session_id")), ()):
                 sub.offer(event)
         elif kind in REQUEST_EVENTS:
-            waiter = self._waiters.get(event.get("request_id", -1))
+            request_id = event.get("request_id", -1)
+            waiter = self._waiters.get(request_id)
             if waiter is not None:
                 waiter.queue.put_nowait(event)
+            elif self._starting and isinstance(request_id, int):
+                self._early.setdefault(request_id, []).append(event)
             else:
                 self.events_unrouted += 1
         else:
@@ -165,11 +172,26 @@ class EventHub:
         return sum(sub.dropped for subs in self._subscribers.values() for sub in subs)
 
     # -- generate requests --------------------------------------------------
+    @contextmanager
+    def starting(self) -> Iterator[None]:
+        """Around a ``Session.generate`` run off the loop and the ``watch`` after it:
+        events of a request not yet watched are kept for it meanwhile."""
+        self._starting += 1
+        try:
+            yield
+        finally:
+            self._starting -= 1
+            if not self._starting:
+                self.events_unrouted += sum(len(events) for events in self._early.values())
+                self._early.clear()
+
     def watch(self, session_id: str, request_id: int) -> RequestWaiter:
-        """Collect a request's events. Call right after ``Session.generate`` returns,
-        with no ``await`` in between, so that no event is dispatched before it;
+        """Collect a request's events. Call right after ``Session.generate`` returns, inside
+        ``starting`` (or with no ``await`` in between), so that no event is missed;
         ``unwatch`` when done."""
         waiter = RequestWaiter(session_id, request_id)
+        for event in self._early.pop(request_id, ()):
+            waiter.queue.put_nowait(event)
         self._waiters[request_id] = waiter
         return waiter
 

@@ -28,11 +28,12 @@ from streaminfer.server.errors import (
     ModelNotFound,
     SessionNotFound,
     SessionRequired,
+    TextTooLong,
     core_errors,
 )
 from streaminfer.server.routes_generate import Generation, start_generation, stream_events, stream_failure
 from streaminfer.server.runtime import Runtime, get_runtime
-from streaminfer.server.schemas import ChatBody, ChatMessage, stop_list
+from streaminfer.server.schemas import ChatBody, ChatMessage, bounded_text, stop_list
 from streaminfer.server.sse import PING, EventStreamResponse, dumps
 
 SESSION_HEADER = "x-session-id"
@@ -141,12 +142,12 @@ async def chat_completions(request: Request, body: ChatBody) -> r.ChatCompletion
         session = entry.session
         head = views.ChatHead("chatcmpl-" + secrets.token_hex(12), int(time.time()), session_id)
         with core_errors(param=param):
-            cached = session.cached_answer(question)
+            cached = session.cached_answer(bounded_text(question, param))
         if cached is not None:
             answer = views.chat_cached(head, cached)
             return EventStreamResponse(_cached_chunks(answer, head)) if stream else answer
         stop = stop_list(body.get("stop"))
-        gen = start_generation(hub, session_id, session, question, max_tokens, stop, param)
+        gen = await start_generation(hub, session_id, session, question, max_tokens, stop, param)
         if stream:
             return EventStreamResponse(_chunks(gen, head, rt.config), on_close=gen.forget)
         return views.chat_generated(head, await gen.done(rt.config.generate_timeout_s))
@@ -165,6 +166,7 @@ routes = [
             ModelNotFound,
             SessionNotFound,
             SessionRequired,
+            TextTooLong,
         ],
     )
 ]

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 
 from streaminfer.server import responses as r
 from streaminfer.server import views
 from streaminfer.server.api_route import APIRoute
-from streaminfer.server.errors import ContextFull, DuplicateQuery, MaxFlashQueries, QueryNotFound, core_errors
+from streaminfer.server.errors import (
+    ContextFull,
+    DuplicateQuery,
+    MaxFlashQueries,
+    QueryNotFound,
+    TextTooLong,
+    core_errors,
+)
 from streaminfer.server.runtime import get_runtime, touch_session
-from streaminfer.server.schemas import FlashSpec
+from streaminfer.server.schemas import FlashSpec, bounded_text
 
 
 async def register_flash(request: Request, body: FlashSpec) -> r.FlashRegistered:
@@ -17,7 +26,9 @@ async def register_flash(request: Request, body: FlashSpec) -> r.FlashRegistered
     rt = get_runtime(request)
     with rt.registry.use(request.path_params["session_id"]) as entry:
         with core_errors(param="query"):
-            info = entry.session.register_flash(body["query"], body.get("max_tokens"))
+            query = bounded_text(body["query"], "query")
+            # Off the loop: the core tokenizes the query with the GIL released.
+            info = await asyncio.to_thread(entry.session.register_flash, query, body.get("max_tokens"))
         return views.flash_registered(info, entry.session.flash_count())
 
 
@@ -53,7 +64,7 @@ routes = [
         "/v1/sessions/{session_id}/flash",
         register_flash,
         tag=TAG,
-        errors=[ContextFull, DuplicateQuery, MaxFlashQueries],
+        errors=[ContextFull, DuplicateQuery, MaxFlashQueries, TextTooLong],
     ),
     APIRoute("GET", "/v1/sessions/{session_id}/flash", list_flash, tag=TAG),
     APIRoute(

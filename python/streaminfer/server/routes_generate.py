@@ -11,10 +11,10 @@ from starlette.requests import Request
 from streaminfer.server import responses as r
 from streaminfer.server import views
 from streaminfer.server.api_route import APIRoute
-from streaminfer.server.errors import ContextFull, GenerateFailed, GenerateTimeout, core_errors
+from streaminfer.server.errors import ContextFull, GenerateFailed, GenerateTimeout, TextTooLong, core_errors
 from streaminfer.server.hub import EventHub, RequestWaiter
 from streaminfer.server.runtime import get_runtime
-from streaminfer.server.schemas import GenerateBody, stop_list
+from streaminfer.server.schemas import GenerateBody, bounded_text, stop_list
 from streaminfer.server.sse import PING, EventStreamResponse, frame
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class Generation:
     """
 
     def __init__(self, hub: EventHub, session_id: str, session: Session, request_id: int) -> None:
-        self.waiter = hub.watch(session_id, request_id)  # no await since generate(): no event missed
+        self.waiter = hub.watch(session_id, request_id)
         self._hub, self._session, self._id = hub, session, request_id
 
     def forget(self) -> None:
@@ -118,7 +118,7 @@ class Generation:
             self.forget()
 
 
-def start_generation(
+async def start_generation(
     hub: EventHub,
     session_id: str,
     session: Session,
@@ -127,9 +127,13 @@ def start_generation(
     stop: list[str] | None,
     param: str,
 ) -> Generation:
-    with core_errors(param=param):
-        request_id = session.generate(prompt, max_tokens, stop)
-    return Generation(hub, session_id, session, request_id)
+    """Queue the question. The core tokenizes it with the GIL released, on a worker thread,
+    so the loop goes on serving meanwhile; the hub keeps the events that come first."""
+    bounded_text(prompt, param)
+    with hub.starting():
+        with core_errors(param=param):
+            request_id = await asyncio.to_thread(session.generate, prompt, max_tokens, stop)
+        return Generation(hub, session_id, session, request_id)
 
 
 async def generate(request: Request, body: GenerateBody) -> r.Generated | EventStreamResponse:
@@ -150,12 +154,12 @@ async def generate(request: Request, body: GenerateBody) -> r.Generated | EventS
     with rt.registry.use(session_id) as entry:
         session = entry.session
         with core_errors(param="prompt"):
-            cached = session.cached_answer(prompt)
+            cached = session.cached_answer(bounded_text(prompt, "prompt"))
         if cached is not None:
             result = views.cached_answer(cached, session.state())
             return EventStreamResponse(_cached_frames(result)) if stream else result
         stop = stop_list(body.get("stop"))
-        gen = start_generation(hub, session_id, session, prompt, body.get("max_tokens"), stop, "prompt")
+        gen = await start_generation(hub, session_id, session, prompt, body.get("max_tokens"), stop, "prompt")
         if stream:
             cfg = rt.config
             frames = _stream_frames(gen.waiter, cfg.sse_ping_interval_s, cfg.generate_timeout_s)
@@ -169,6 +173,6 @@ routes = [
         "/v1/sessions/{session_id}/generate",
         generate,
         tag="generate",
-        errors=[ContextFull, GenerateFailed, GenerateTimeout],
+        errors=[ContextFull, GenerateFailed, GenerateTimeout, TextTooLong],
     )
 ]

@@ -9,9 +9,16 @@ from starlette.requests import Request
 from streaminfer.server import responses as r
 from streaminfer.server import views
 from streaminfer.server.api_route import APIRoute
-from streaminfer.server.errors import ContextFull, DuplicateQuery, MaxFlashQueries, MaxSessions, core_errors
+from streaminfer.server.errors import (
+    ContextFull,
+    DuplicateQuery,
+    MaxFlashQueries,
+    MaxSessions,
+    TextTooLong,
+    core_errors,
+)
 from streaminfer.server.runtime import get_runtime, touch_session
-from streaminfer.server.schemas import AppendBody, EmptyBody, InitBody, flash_specs
+from streaminfer.server.schemas import AppendBody, EmptyBody, InitBody, bounded_text, flash_specs
 
 
 async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
@@ -29,7 +36,7 @@ async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
                 engine.create_session,
                 session_id,
                 body["type"],
-                body.get("prompt", ""),
+                bounded_text(body.get("prompt", ""), "prompt"),
                 body.get("context_size", 0),
                 body.get("window_size", 0),
                 flash or None,
@@ -76,7 +83,7 @@ async def append_text(request: Request, body: AppendBody) -> r.Appended:
     """Decode text into the context after the data (it is not a record)."""
     rt = get_runtime(request)
     with rt.registry.use(request.path_params["session_id"]) as entry, core_errors(param="text"):
-        result = await asyncio.to_thread(entry.session.append_text, body["text"])
+        result = await asyncio.to_thread(entry.session.append_text, bounded_text(body["text"], "text"))
     return views.appended(result)
 
 
@@ -102,13 +109,15 @@ routes = [
         "/v1/sessions/init",
         init_session,
         tag=TAG,
-        errors=[ContextFull, DuplicateQuery, MaxFlashQueries, MaxSessions],
+        errors=[ContextFull, DuplicateQuery, MaxFlashQueries, MaxSessions, TextTooLong],
     ),
     APIRoute("GET", "/v1/sessions", list_sessions, tag=TAG),
     APIRoute("GET", "/v1/sessions/{session_id}/state", session_state, tag=TAG),
     APIRoute("GET", "/v1/sessions/{session_id}", session_state, tag=TAG, name="session"),  # as .../state
     APIRoute("DELETE", "/v1/sessions/{session_id}", delete_session, tag=TAG),
-    APIRoute("POST", "/v1/sessions/{session_id}/append", append_text, tag=TAG, errors=[ContextFull]),
+    APIRoute(
+        "POST", "/v1/sessions/{session_id}/append", append_text, tag=TAG, errors=[ContextFull, TextTooLong]
+    ),
     APIRoute("POST", "/v1/sessions/{session_id}/mark_prefix", mark_prefix, tag=TAG),
     APIRoute("GET", "/v1/sessions/{session_id}/slots", session_slots, tag=TAG),
 ]

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from streaminfer.server import responses as r
 from streaminfer.server import views
 from streaminfer.server.api_route import APIRoute
-from streaminfer.server.errors import InvalidRecord, NotFound, core_errors
+from streaminfer.server.errors import InvalidRecord, NotFound, TooManyRecords, core_errors
 from streaminfer.server.hub import EventHub
 from streaminfer.server.registry import SessionEntry
 from streaminfer.server.runtime import Runtime, get_runtime, touch_session
@@ -18,8 +18,15 @@ from streaminfer.server.schemas import PushBody
 from streaminfer.server.sse import PING, EventStreamResponse, frame
 
 
-def push_records(entry: SessionEntry, body: PushBody) -> r.PushResult:
-    """Validate a whole batch, then enqueue it (never waits for the model). Shared with /ws."""
+def push_records(entry: SessionEntry, body: PushBody, max_records: int) -> r.PushResult:
+    """Validate a whole batch, then enqueue it (never waits for the model). Shared with /ws.
+
+    The count is checked first, so an oversized batch costs no validation."""
+    n = len(body["data"])
+    if n > max_records:
+        raise TooManyRecords(
+            f"{n} records in one push; the limit is {max_records} (--max-records-per-push)", param="data"
+        )
     with core_errors(param="data"):
         return views.push_result(entry.session.push(body["data"]))
 
@@ -33,7 +40,7 @@ async def push(request: Request, body: PushBody) -> r.PushResult:
     """
     rt = get_runtime(request)
     with rt.registry.use(request.path_params["session_id"]) as entry:
-        return push_records(entry, body)
+        return push_records(entry, body, rt.config.max_records_per_push)
 
 
 async def stream_status(request: Request) -> r.StreamStatus:
@@ -98,7 +105,13 @@ async def events(request: Request) -> EventStreamResponse:
 
 TAG = "streaming"
 routes = [
-    APIRoute("POST", "/v1/sessions/{session_id}/stream/push", push, tag=TAG, errors=[InvalidRecord]),
+    APIRoute(
+        "POST",
+        "/v1/sessions/{session_id}/stream/push",
+        push,
+        tag=TAG,
+        errors=[InvalidRecord, TooManyRecords],
+    ),
     APIRoute("GET", "/v1/sessions/{session_id}/stream/status", stream_status, tag=TAG),
     APIRoute("GET", "/v1/sessions/{session_id}/stats", stats, tag=TAG),
     APIRoute("GET", "/v1/sessions/{session_id}/events", events, tag=TAG),

@@ -19,10 +19,15 @@ from typing import Annotated, Any, Literal, TypedDict, TypeVar
 
 from starlette.requests import Request
 
-from streaminfer.server.errors import BodyTooLarge, InvalidField, InvalidJSON
+from streaminfer.server.errors import BodyTooLarge, InvalidField, InvalidJSON, TextTooLong
 from streaminfer.server.shapes import Ref, parse, type_name
 
 Shape = TypeVar("Shape")
+
+# Longest text the server tokenizes for one field (a prompt, a question, a flash query,
+# appended text), in bytes of UTF-8. Far above what a context holds; a cheap bound on
+# the work one request can ask for before the core counts its tokens.
+MAX_TEXT_BYTES = 128 * 1024
 
 Record = Annotated[
     Any, Ref("Record"), 'A record of the session\'s type (docs/api.md, "Record types"); checked by the core.'
@@ -155,14 +160,24 @@ async def body(request: Request, shape: type[Shape], max_bytes: int) -> Shape:
     return parsed
 
 
+def bounded_text(text: str, param: str) -> str:
+    """``text``, once it is at most ``MAX_TEXT_BYTES`` of UTF-8 (422 naming ``param`` past it)."""
+    # A str holds at most 4 bytes of UTF-8 per character: most texts need no encoding.
+    if len(text) * 4 > MAX_TEXT_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_TEXT_BYTES:
+            raise TextTooLong(f"{param} is {size} bytes; the limit is {MAX_TEXT_BYTES} bytes", param=param)
+    return text
+
+
 def flash_specs(items: list[str | FlashSpec]) -> list[tuple[str, int | None]]:
     """``flash`` items as the core takes them: (query, max_tokens or None for its default)."""
     specs: list[tuple[str, int | None]] = []
-    for item in items:
+    for i, item in enumerate(items):
         if isinstance(item, str):
-            specs.append((item, None))
+            specs.append((bounded_text(item, f"flash[{i}]"), None))
         else:
-            specs.append((item["query"], item.get("max_tokens")))
+            specs.append((bounded_text(item["query"], f"flash[{i}].query"), item.get("max_tokens")))
     return specs
 
 

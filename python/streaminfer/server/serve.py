@@ -136,6 +136,13 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         help="largest request body and WebSocket frame (default: 16 MiB)",
     )
     parser.add_argument(
+        "--max-records-per-push",
+        type=_int_at_least(1),
+        default=10_000,
+        metavar="N",
+        help="records in one push, HTTP or WebSocket; 413 past it (default: %(default)s)",
+    )
+    parser.add_argument(
         "--sse-ping-interval",
         type=_positive_float,
         default=15.0,
@@ -197,6 +204,7 @@ def serve(args: argparse.Namespace) -> int:
         worker_nice=args.worker_nice,
         max_body_bytes=args.max_body_size,
         max_ws_frame_bytes=args.max_body_size,
+        max_records_per_push=args.max_records_per_push,
         sse_ping_interval_s=args.sse_ping_interval,
         generate_timeout_s=args.generate_timeout,
         metrics=args.metrics,

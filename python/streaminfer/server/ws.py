@@ -36,9 +36,12 @@ class _Closed(Exception):
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, entry: SessionEntry, sub: Subscription, max_frame: int) -> None:
+    def __init__(
+        self, ws: WebSocket, entry: SessionEntry, sub: Subscription, max_frame: int, max_records: int
+    ) -> None:
         self.ws = ws
         self.max_frame = max_frame
+        self.max_records = max_records
         self.entry = entry
         self.sub = sub
         self._send_lock = asyncio.Lock()
@@ -73,7 +76,7 @@ class Connection:
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "push":
-            result = push_records(self.entry, parse(frame, PushBody))
+            result = push_records(self.entry, parse(frame, PushBody), self.max_records)
             self.entry.last_used_at = now_ms()
             ack = {key: result[key] for key in ("pushed", "dropped", "queue_size")}
             await self.send("push_ack", ack)
@@ -136,7 +139,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     with rt.registry.use(session_id) as entry, hub.subscribe(session_id) as sub:
         await ws.accept()
-        conn = Connection(ws, entry, sub, rt.config.max_ws_frame_bytes)
+        conn = Connection(ws, entry, sub, rt.config.max_ws_frame_bytes, rt.config.max_records_per_push)
         session = entry.session
         await conn.send(
             "connected",
