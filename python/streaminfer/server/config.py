@@ -34,6 +34,9 @@ class ServerConfig:
     max_ws_frame_bytes: int = 16 * MiB
     # Records in one push (HTTP or WebSocket), counted before any is validated: 413 past it.
     max_records_per_push: int = 10_000
+    # Generations in flight (a slot from the request until its answer is read or abandoned).
+    max_generates_per_session: int = 4
+    max_generates: int = 32
     # An SSE stream silent this long gets a ": ping" comment line.
     sse_ping_interval_s: float = 15.0
     # Events buffered per SSE/WebSocket subscriber; a slow one loses the oldest.

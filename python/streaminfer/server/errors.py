@@ -220,6 +220,16 @@ class MaxSessions(TooManyRequests, code="max_sessions", when="`init` while `--ma
     pass
 
 
+class TooManyGenerates(
+    TooManyRequests,
+    code="max_generates",
+    when="a `generate` or chat completion while `--max-generates-per-session` of the session's (default 4) "
+    "or `--max-generates` in all (default 32) are in flight; `Retry-After: 1`. Cached answers are not "
+    "counted",
+):
+    pass
+
+
 class MaxFlashQueries(
     TooManyRequests,
     code="max_flash_queries",
@@ -269,6 +279,11 @@ class GenerateTimeout(
     "sent nothing for that long (then as its last frame)",
 ):
     pass
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready; the work was cancelled.
+    Nobody reads the response: it is logged and counted as 499 (nginx's convention)."""
 
 
 def catalogue() -> list[type[APIError]]:
@@ -365,6 +380,10 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return JSONResponse(error.body(), status_code=error.status_code, headers=exc.headers)
 
 
+async def handle_client_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=499)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(InternalError("internal server error"))
@@ -374,5 +393,6 @@ def exception_handlers() -> dict[Any, Any]:
     return {
         APIError: handle_api_error,
         HTTPException: handle_http_exception,
+        ClientGone: handle_client_gone,
         Exception: handle_unexpected,
     }

@@ -29,9 +29,10 @@ from streaminfer.server.errors import (
     SessionNotFound,
     SessionRequired,
     TextTooLong,
+    TooManyGenerates,
     core_errors,
 )
-from streaminfer.server.routes_generate import Generation, start_generation, stream_events, stream_failure
+from streaminfer.server.generations import Generation, start_generation, stream_events, stream_failure
 from streaminfer.server.runtime import Runtime, get_runtime
 from streaminfer.server.schemas import ChatBody, ChatMessage, bounded_text, stop_list
 from streaminfer.server.sse import PING, EventStreamResponse, dumps
@@ -147,10 +148,10 @@ async def chat_completions(request: Request, body: ChatBody) -> r.ChatCompletion
             answer = views.chat_cached(head, cached)
             return EventStreamResponse(_cached_chunks(answer, head)) if stream else answer
         stop = stop_list(body.get("stop"))
-        gen = await start_generation(hub, session_id, session, question, max_tokens, stop, param)
+        gen = await start_generation(hub, rt.generate_slots, session, question, max_tokens, stop, param)
         if stream:
             return EventStreamResponse(_chunks(gen, head, rt.config), on_close=gen.forget)
-        return views.chat_generated(head, await gen.done(rt.config.generate_timeout_s))
+        return views.chat_generated(head, await gen.done(request, rt.config.generate_timeout_s))
 
 
 routes = [
@@ -167,6 +168,7 @@ routes = [
             SessionNotFound,
             SessionRequired,
             TextTooLong,
+            TooManyGenerates,
         ],
     )
 ]

@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from streaminfer.server.config import ServerConfig
 from streaminfer.server.errors import EngineNotReady
+from streaminfer.server.generations import GenerateSlots
 from streaminfer.server.hub import EventHub
 from streaminfer.server.registry import SessionEntry, SessionRegistry
 
@@ -42,6 +43,7 @@ class Runtime:
         self.owns_engine = engine is None
         self.hub: EventHub | None = None
         self.registry = SessionRegistry(config.max_sessions)
+        self.generate_slots = GenerateSlots(config.max_generates_per_session, config.max_generates)
         self.ready = False
         self.error: str | None = None
         self._announce = announce or logger.info

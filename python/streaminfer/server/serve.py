@@ -143,6 +143,20 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         help="records in one push, HTTP or WebSocket; 413 past it (default: %(default)s)",
     )
     parser.add_argument(
+        "--max-generates-per-session",
+        type=_int_at_least(1),
+        default=4,
+        metavar="N",
+        help="generations in flight per session; 429 past it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-generates",
+        type=_int_at_least(1),
+        default=32,
+        metavar="N",
+        help="generations in flight in all sessions; 429 past it (default: %(default)s)",
+    )
+    parser.add_argument(
         "--sse-ping-interval",
         type=_positive_float,
         default=15.0,
@@ -205,6 +219,8 @@ def serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_size,
         max_ws_frame_bytes=args.max_body_size,
         max_records_per_push=args.max_records_per_push,
+        max_generates_per_session=args.max_generates_per_session,
+        max_generates=args.max_generates,
         sse_ping_interval_s=args.sse_ping_interval,
         generate_timeout_s=args.generate_timeout,
         metrics=args.metrics,
