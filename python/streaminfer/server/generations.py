@@ -11,6 +11,7 @@ on the event loop thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -105,13 +106,17 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     gone = asyncio.ensure_future(_disconnected(request))
     try:
         await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
     finally:
         gone.cancel()
-        if not task.done():
-            task.cancel()
-    if task.cancelled():
-        raise ClientGone()
-    return task.result()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise ClientGone()
 
 
 async def stream_events(
