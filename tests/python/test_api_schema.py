@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import RunningServer, assert_error, records, session, sse_events, wait_answered
+from api_server import JSON, RunningServer, assert_error, records, session, sse_events, wait_answered
 from engine_helpers import LATENCY_STAGES
 from polling import WAIT_S
 from websockets.sync.client import connect
@@ -293,7 +293,7 @@ def test_service_and_error_types(client: httpx.Client) -> None:
     for response in (
         client.get("/v1/sessions/sess_000000000000000000000000/state"),
         client.post("/v1/sessions/init", json={"type": "nope"}),
-        client.post("/v1/sessions/init", content=b"{"),
+        client.post("/v1/sessions/init", content=b"{", headers=JSON),
         client.get("/v1/nowhere"),
     ):
         check(response.json(), ERROR)
