@@ -42,6 +42,9 @@ SUMMARY = {
     "created_at": int,
     "last_used_at": int,
     "in_use": bool,
+    "idle_s": float,
+    "expires_in_s": NULLABLE_FLOAT,
+    "kv_bytes": int,
 }
 LIST = {"sessions": [SUMMARY], "count": int, "max_sessions": int}
 # A session's state: its listing entry and where its data and text stand.
