@@ -105,6 +105,7 @@ void bind_errors(py::module_ & m) {
     py::register_exception<model_load_error>(m, "ModelLoadError", PyExc_RuntimeError);
     py::register_exception<session_closed_error>(m, "SessionClosedError", PyExc_RuntimeError);
     py::register_exception<engine_closed_error>(m, "EngineClosedError", PyExc_RuntimeError);
+    py::register_exception<context_alloc_error>(m, "ContextAllocError", PyExc_RuntimeError);
     exc_record       = py::exception<record_error>(m, "RecordError", PyExc_ValueError);
     exc_context_full = py::exception<context_full_error>(m, "ContextFullError", PyExc_ValueError);
     exc_param        = py::exception<param_error>(m, "ParamError", PyExc_ValueError);
@@ -331,6 +332,7 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("n_ctx_train", &model::n_ctx_train)
         .def_property_readonly("n_vocab", &model::n_vocab)
         .def_property_readonly("has_chat_template", &model::has_chat_template)
+        .def("kv_bytes", &model::kv_bytes, py::arg("n_ctx"))
         .def("tokenize", [](const model & mdl, const std::string & text, bool add_special, bool parse_special) {
             py::gil_scoped_release nogil;
             return mdl.tokenize(text, add_special, parse_special);

@@ -45,6 +45,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// llama.cpp could not allocate a session's context (its KV cache, compute
+// buffers): the machine is out of memory for it.
+class context_alloc_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 // The engine is shutting down.
 class engine_closed_error : public std::runtime_error {
 public:

@@ -4,6 +4,7 @@
 #include "llama.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -16,6 +17,13 @@ std::string meta_string(const llama_model * m, const char * key) {
     char buf[512];
     const int32_t n = llama_model_meta_val_str(m, key, buf, sizeof(buf));
     return n < 0 ? std::string() : std::string(buf);
+}
+
+int64_t meta_int(const llama_model * m, const std::string & key, int64_t fallback) {
+    const std::string text = meta_string(m, key.c_str());
+    char *            end  = nullptr;
+    const long long   v    = std::strtoll(text.c_str(), &end, 10);
+    return text.empty() || *end != '\0' || v <= 0 ? fallback : static_cast<int64_t>(v);
 }
 
 } // namespace
@@ -74,6 +82,24 @@ int32_t  model::n_vocab() const { return llama_vocab_n_tokens(vocab_); }
 const char * model::chat_template() const { return llama_model_chat_template(model_, nullptr); }
 bool     model::has_chat_template() const { return chat_template() != nullptr; }
 bool     model::is_eog(token_id token) const { return llama_vocab_is_eog(vocab_, token); }
+
+uint64_t model::kv_bytes(int32_t n_ctx) const {
+    // llama.cpp rounds every context up to a multiple of 256 cells; with
+    // kv_unified the sequences share those cells rather than each having its own.
+    constexpr uint64_t CELL_PAD   = 256;
+    constexpr uint64_t F16_BYTES  = 2;
+    const uint64_t     cells      = (static_cast<uint64_t>(std::max<int32_t>(n_ctx, 1)) + CELL_PAD - 1) / CELL_PAD * CELL_PAD;
+    const int64_t      n_head     = llama_model_n_head(model_);
+    // Models whose head size is not n_embd / n_head (Gemma) say so in their metadata.
+    const int64_t      head_dflt  = n_head > 0 ? llama_model_n_embd(model_) / n_head : 0;
+    const std::string  arch       = architecture();
+    const int64_t      head_k     = meta_int(model_, arch + ".attention.key_length", head_dflt);
+    const int64_t      head_v     = meta_int(model_, arch + ".attention.value_length", head_dflt);
+    const uint64_t     per_cell   = static_cast<uint64_t>(llama_model_n_layer(model_)) *
+                              static_cast<uint64_t>(llama_model_n_head_kv(model_)) *
+                              static_cast<uint64_t>(head_k + head_v) * F16_BYTES;
+    return cells * per_cell;
+}
 
 std::vector<token_id> model::tokenize(const std::string & text, bool add_special, bool parse_special) const {
     std::vector<token_id> out(text.size() + 8);

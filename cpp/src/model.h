@@ -60,6 +60,12 @@ public:
     bool        has_chat_template() const;
     const char * chat_template() const; // nullptr when the model has none
 
+    // Bytes of F16 KV cache a session context of n_ctx tokens allocates, as
+    // session.cpp creates it (one unified cache shared by all its sequences).
+    // An estimate from the model's hyperparameters: exact for full-attention
+    // models, an upper bound for those with sliding-window layers.
+    uint64_t kv_bytes(int32_t n_ctx) const;
+
     std::vector<token_id> tokenize(const std::string & text, bool add_special, bool parse_special) const;
     std::string           detokenize(const std::vector<token_id> & tokens) const;
     std::string           token_piece(token_id token) const;

@@ -143,7 +143,8 @@ void session::open() {
     cparams.offload_kqv     = cfg_.offload_kv;
     ctx_ = llama_init_from_model(model_.raw(), cparams);
     if (ctx_ == nullptr) {
-        throw std::runtime_error("llama.cpp could not create a context of " + std::to_string(n_ctx_) + " tokens");
+        throw context_alloc_error("llama.cpp could not create a context of " + std::to_string(n_ctx_) +
+                                  " tokens (out of memory for its KV cache or compute buffers)");
     }
     if (!llama_memory_can_shift(llama_get_memory(ctx_))) {
         llama_free(ctx_);

@@ -50,6 +50,9 @@ class SessionClosedError(RuntimeError):
 class EngineClosedError(RuntimeError):
     """The engine was closed."""
 
+class ContextAllocError(RuntimeError):
+    """llama.cpp could not allocate a session's context (out of memory)."""
+
 class RecordField:
     """One field of a record type, from the core's table (cpp/src/record-types.cpp)."""
 
@@ -196,6 +199,9 @@ class Model:
     def n_vocab(self) -> int: ...
     @property
     def has_chat_template(self) -> bool: ...
+    def kv_bytes(self, n_ctx: int) -> int:
+        """Bytes of KV cache a session context of ``n_ctx`` tokens allocates (an estimate:
+        exact for full-attention models, an upper bound with sliding-window layers)."""
     def tokenize(self, text: str, add_special: bool = False, parse_special: bool = False) -> list[int]: ...
     def detokenize(self, tokens: list[int]) -> str: ...
 

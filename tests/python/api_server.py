@@ -32,6 +32,8 @@ STARTUP_TIMEOUT_S = 300.0
 API_KEYS = ("key-one-" + secrets.token_hex(8), "key-two-" + secrets.token_hex(8))
 AUTH_MAX_SESSIONS = 2
 HEALTH_PATH = "/v1/health"
+# The header of a raw JSON body (httpx writes it only for json=).
+JSON = {"content-type": "application/json"}
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from api_server import assert_error, records, session, wait_answered
+from api_server import JSON, assert_error, records, session, wait_answered
 
 Q_KEYS = {
     "id",
@@ -76,7 +76,7 @@ def test_register_validation(client: httpx.Client, session_id: str) -> None:
     assert_error(client.post(url, json={}), 422, "query")
     assert_error(client.post(url, json={"query": 5}), 422, "query")
     assert_error(client.post(url, json={"query": "   "}), 422, "query")
-    assert_error(client.post(url, content=b"nope"), 400)
+    assert_error(client.post(url, content=b"nope", headers=JSON), 400)
     for qid in ("999999", "abc", "-1", "99999999999999999999999", "1.5"):
         assert_error(client.delete(f"{url}/{qid}"), 404)
 

@@ -6,7 +6,16 @@ import re
 import threading
 
 import httpx
-from api_server import CTX_SIZE, RunningServer, assert_error, records, session, sse_events, wait_answered
+from api_server import (
+    CTX_SIZE,
+    JSON,
+    RunningServer,
+    assert_error,
+    records,
+    session,
+    sse_events,
+    wait_answered,
+)
 from polling import WAIT_S, wait_for
 
 GENERATE_KEYS = {
@@ -65,7 +74,7 @@ def test_generate_validation(client: httpx.Client, session_id: str) -> None:
     assert_error(client.post(url, json={"prompt": "x", "max_tokens": 2.0}), 422, "max_tokens")
     assert_error(client.post(url, json={"prompt": "x", "stream": "yes"}), 422, "stream")
     assert_error(client.post(url, json={"prompt": "x", "stop": [1]}), 422, "stop[0]")
-    assert_error(client.post(url, content=b"{"), 400)
+    assert_error(client.post(url, content=b"{", headers=JSON), 400)
 
 
 def test_prompt_longer_than_the_context_is_400_naming_both_sizes(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import RunningServer, assert_error, records, session, sse_events, wait_answered
+from api_server import JSON, RunningServer, assert_error, records, session, sse_events, wait_answered
 from engine_helpers import LATENCY_STAGES
 from polling import WAIT_S
 from websockets.sync.client import connect
@@ -42,6 +42,9 @@ SUMMARY = {
     "created_at": int,
     "last_used_at": int,
     "in_use": bool,
+    "idle_s": float,
+    "expires_in_s": NULLABLE_FLOAT,
+    "kv_bytes": int,
 }
 LIST = {"sessions": [SUMMARY], "count": int, "max_sessions": int}
 # A session's state: its listing entry and where its data and text stand.
@@ -293,7 +296,7 @@ def test_service_and_error_types(client: httpx.Client) -> None:
     for response in (
         client.get("/v1/sessions/sess_000000000000000000000000/state"),
         client.post("/v1/sessions/init", json={"type": "nope"}),
-        client.post("/v1/sessions/init", content=b"{"),
+        client.post("/v1/sessions/init", content=b"{", headers=JSON),
         client.get("/v1/nowhere"),
     ):
         check(response.json(), ERROR)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import httpx
-from api_server import CTX_SIZE, assert_error, create_session, records, session
+from api_server import CTX_SIZE, JSON, assert_error, create_session, records, session
 
 SESSION_ID = re.compile(r"^sess_[0-9a-f]{24,}$")
 
@@ -158,8 +158,8 @@ def test_init_validation_errors(client: httpx.Client) -> None:
     ]
     for body, status, param in cases:
         assert_error(client.post("/v1/sessions/init", json=body), status, param)
-    assert_error(client.post("/v1/sessions/init", content=b"{not json"), 400)
-    assert_error(client.post("/v1/sessions/init", content=b""), 400)
+    assert_error(client.post("/v1/sessions/init", content=b"{not json", headers=JSON), 400)
+    assert_error(client.post("/v1/sessions/init", content=b"", headers=JSON), 400)
 
 
 def test_init_with_bad_sizes_or_a_huge_prompt(client: httpx.Client) -> None:

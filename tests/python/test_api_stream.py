@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import MAX_BODY_BYTES, RECORD_EXAMPLES, assert_error, records, session
+from api_server import JSON, MAX_BODY_BYTES, RECORD_EXAMPLES, assert_error, records, session
 from polling import wait_for
 
 PUSH_KEYS = {"pushed", "dropped", "queue_size", "queue_capacity", "total_enqueued", "total_dropped"}
@@ -109,11 +109,11 @@ def test_push_type_errors(client: httpx.Client, data_type: str, field: str, valu
 def test_push_nan_and_malformed_bodies(client: httpx.Client, session_id: str) -> None:
     url = f"/v1/sessions/{session_id}/stream/push"
     raw = json.dumps({"data": [dict(RECORD_EXAMPLES["ohlcv"](0), h=float("nan"))]})  # writes NaN
-    assert_error(client.post(url, content=raw), 422, "data[0].h")
+    assert_error(client.post(url, content=raw, headers=JSON), 422, "data[0].h")
     raw = json.dumps({"data": [dict(RECORD_EXAMPLES["ohlcv"](0), l=float("-inf"))]})
-    assert_error(client.post(url, content=raw), 422, "data[0].l")
-    assert_error(client.post(url, content=b'{"data": [1,'), 400)
-    assert_error(client.post(url, content=b"\xff\xfe\x00"), 400)
+    assert_error(client.post(url, content=raw, headers=JSON), 422, "data[0].l")
+    assert_error(client.post(url, content=b'{"data": [1,', headers=JSON), 400)
+    assert_error(client.post(url, content=b"\xff\xfe\x00", headers=JSON), 400)
     assert_error(client.post(url, json={}), 422, "data")
     assert_error(client.post(url, json={"data": {"o": 1}}), 422, "data")
     assert_error(client.post(url, json={"data": [5]}), 422, "data[0]")
@@ -128,17 +128,17 @@ def test_empty_push_is_fine(client: httpx.Client, session_id: str) -> None:
 def test_body_over_the_limit_is_413(client: httpx.Client, session_id: str) -> None:
     url = f"/v1/sessions/{session_id}/stream/push"
     big = json.dumps({"data": records("ohlcv", 1), "pad": "x" * (MAX_BODY_BYTES + 1024)}).encode()
-    assert_error(client.post(url, content=big), 413)
+    assert_error(client.post(url, content=big, headers=JSON), 413)
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while reading
         for start in range(0, len(big), 64 * 1024):
             yield big[start : start + 64 * 1024]
 
-    assert_error(client.post(url, content=chunks()), 413)
+    assert_error(client.post(url, content=chunks(), headers=JSON), 413)
     assert _status(client, session_id)["statistics"]["total_enqueued"] == 0
     # Just under the limit is accepted.
     ok = json.dumps({"data": records("ohlcv", 1), "pad": "x" * (MAX_BODY_BYTES - 2048)}).encode()
-    assert client.post(url, content=ok).status_code == 200
+    assert client.post(url, content=ok, headers=JSON).status_code == 200
 
 
 def _stats(client: httpx.Client, data_type: str, n: int) -> dict[str, Any]:

@@ -30,11 +30,14 @@ from streaminfer.server.errors import (
     BodyTooLarge,
     EngineClosed,
     EngineNotReady,
+    HostNotAllowed,
     InvalidAPIKey,
     InvalidField,
     InvalidJSON,
     MissingAPIKey,
+    OriginNotAllowed,
     SessionNotFound,
+    UnsupportedMediaType,
 )
 from streaminfer.server.runtime import get_runtime
 from streaminfer.server.sse import EventStreamResponse
@@ -85,7 +88,7 @@ class APIRoute(Route):
 
     def _all_errors(self, path: str, declared: Sequence[type[APIError]]) -> list[type[APIError]]:
         """The route's own errors and those that follow from what it is."""
-        errors = list(declared)
+        errors = [*declared, HostNotAllowed, OriginNotAllowed]
         if path not in EXEMPT_PATHS:
             errors += [MissingAPIKey, InvalidAPIKey]
         if self.needs_engine:
@@ -93,7 +96,7 @@ class APIRoute(Route):
         if self.in_session:
             errors.append(SessionNotFound)
         if self.body_shape is not None:
-            errors += [InvalidJSON, BodyTooLarge, InvalidField]
+            errors += [InvalidJSON, BodyTooLarge, InvalidField, UnsupportedMediaType]
         return sorted(set(errors), key=lambda cls: (cls.status_code, cls.code))
 
     async def _endpoint(self, request: Request) -> Response | EventStreamResponse:

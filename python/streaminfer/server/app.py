@@ -25,6 +25,7 @@ from streaminfer.server import (
 from streaminfer.server.auth import APIKeyMiddleware
 from streaminfer.server.config import ServerConfig
 from streaminfer.server.errors import exception_handlers
+from streaminfer.server.host_check import HostOriginMiddleware
 from streaminfer.server.runtime import Announce, Runtime
 
 if TYPE_CHECKING:
@@ -63,7 +64,11 @@ def create_app(
         *ws.routes,
         *openapi.routes,
     ]
-    middleware = [Middleware(APIKeyMiddleware, api_keys=config.api_keys)]
+    middleware = [
+        # Before the key check: a rebound or cross-site request is refused whatever it carries.
+        Middleware(HostOriginMiddleware, allowed_hosts=config.hosts, allowed_origins=config.allowed_origins),
+        Middleware(APIKeyMiddleware, api_keys=config.api_keys),
+    ]
     registry = None
     if config.metrics:
         registry = metrics.create_registry(runtime)

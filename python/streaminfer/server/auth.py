@@ -76,11 +76,17 @@ class APIKeyMiddleware:
             await send({"type": "http.response.start", "status": 401, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await _deny_websocket(scope, receive, send, 401, headers, body)
+        await deny_websocket(scope, receive, send, 401, headers, body)
 
 
-async def _deny_websocket(
-    scope: Scope, receive: Receive, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+async def deny_websocket(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    reason: str = "unauthorized",
 ) -> None:
     """Refuse a handshake with an HTTP response when the server supports it, else close (1008)."""
     message: Message = await receive()  # websocket.connect
@@ -90,4 +96,4 @@ async def _deny_websocket(
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
+        await send({"type": "websocket.close", "code": 1008, "reason": reason})

@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MiB = 1 << 20
+
+# The Host names a loopback-bound server answers to by default (any port).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def total_ram_bytes() -> int:
+    """The machine's physical memory (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def default_max_kv_bytes() -> int:
+    """Half the machine's RAM: the weights, the compute buffers and the OS need the rest."""
+    return total_ram_bytes() // 2
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def default_allowed_hosts(bind_host: str) -> tuple[str, ...]:
+    """Loopback names when bound to a loopback address (DNS rebinding reaches nothing else);
+    any host otherwise, since the names a public server is reached by are not known here."""
+    return LOOPBACK_HOSTS if is_loopback(bind_host) else ("*",)
 
 
 @dataclass(frozen=True)
@@ -44,9 +77,22 @@ class ServerConfig:
     # Longest a non-streamed /generate waits for the core before answering 503, and
     # longest a streamed one stays silent before it ends with a timeout error frame.
     generate_timeout_s: float = 600.0
+    # Host header names answered (any port); None: default_allowed_hosts(host). "*": any.
+    allowed_hosts: tuple[str, ...] | None = None
+    # Origins allowed to call the API from a browser; None: no Origin, or one on an
+    # allowed host (on the request's own host when every host is allowed). "*": any.
+    allowed_origins: tuple[str, ...] | None = None
+    # A session idle this long (no request, no SSE/WebSocket subscriber) is deleted; 0: never.
+    session_ttl_s: float = 3600.0
+    # Bytes of KV cache all sessions together may hold (Model.kv_bytes); 0: no budget.
+    max_kv_bytes: int = field(default_factory=default_max_kv_bytes)
     # Prometheus metrics at /metrics (behind the API key when keys are set).
     metrics: bool = True
     log_level: str = "info"
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return default_allowed_hosts(self.host) if self.allowed_hosts is None else self.allowed_hosts
 
     @property
     def model_id(self) -> str:

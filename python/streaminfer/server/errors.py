@@ -68,6 +68,10 @@ class Unauthorized(APIError, status=401, error_type="authentication_error"):
     pass
 
 
+class Forbidden(APIError, status=403, error_type="permission_error"):
+    pass
+
+
 class NotFound(APIError, status=404, error_type="not_found_error"):
     pass
 
@@ -85,6 +89,10 @@ class TooManyRequests(APIError, status=429, error_type="rate_limit_error"):
 
 
 class ServiceUnavailable(APIError, status=503, error_type="service_unavailable"):
+    pass
+
+
+class InsufficientStorage(APIError, status=507, error_type="insufficient_storage"):
     pass
 
 
@@ -126,6 +134,15 @@ class MissingAPIKey(
 
 
 class InvalidAPIKey(Unauthorized, code="invalid_api_key", when="the key matches none of the configured keys"):
+    pass
+
+
+class OriginNotAllowed(
+    Forbidden,
+    code="origin_not_allowed",
+    when="a request or WebSocket handshake carries an `Origin` that `--allowed-origins` does not allow (by "
+    "default, an origin other than the server's own host); a web page elsewhere cannot drive the API",
+):
     pass
 
 
@@ -194,6 +211,26 @@ class InvalidRecord(
     code="invalid_record",
     when="a record in `data` is not valid (`param` `data[i].field`, or `data[i]` when the element is not "
     "an object)",
+):
+    pass
+
+
+class UnsupportedMediaType(
+    APIError,
+    status=415,
+    code="unsupported_media_type",
+    when="a body is sent without a JSON `Content-Type` (`application/json` or `application/…+json`); only a "
+    "body-less request to a route whose body is optional may leave the header out",
+):
+    pass
+
+
+class HostNotAllowed(
+    APIError,
+    status=421,
+    code="host_not_allowed",
+    when="the `Host` header names a host `--allowed-hosts` does not allow (by default, when bound to a "
+    "loopback address, anything but localhost, 127.0.0.1 and [::1]); HTTP and WebSocket alike",
 ):
     pass
 
@@ -281,6 +318,23 @@ class GenerateTimeout(
     pass
 
 
+class KVMemoryExhausted(
+    InsufficientStorage,
+    code="kv_memory_exhausted",
+    when="`init` whose KV cache does not fit in `--max-kv-memory` beside the sessions that exist; the "
+    "message gives the bytes needed, in use and the budget",
+):
+    pass
+
+
+class ContextAllocFailed(
+    InsufficientStorage,
+    code="out_of_memory",
+    when="llama.cpp could not allocate the session's context (the machine is out of memory for it)",
+):
+    pass
+
+
 class ClientGone(Exception):
     """The client closed the connection before its answer was ready; the work was cancelled.
     Nobody reads the response: it is logged and counted as 499 (nginx's convention)."""
@@ -338,6 +392,8 @@ def translate_core_error(exc: BaseException) -> APIError | None:
         return InvalidField(message, param=_param_of(exc))
     if isinstance(exc, _core.SessionClosedError):
         return SessionNotFound(message)
+    if isinstance(exc, _core.ContextAllocError):
+        return ContextAllocFailed(message)
     if isinstance(exc, _core.EngineClosedError):
         return EngineClosed(message or "the engine is closed")
     if isinstance(exc, (ValueError, TypeError, OverflowError)):

@@ -52,6 +52,11 @@ class SessionSummary(TypedDict):
     created_at: Annotated[int, "Unix milliseconds."]
     last_used_at: Annotated[int, "Unix milliseconds."]
     in_use: Annotated[bool, "A request or stream is using the session now."]
+    idle_s: Annotated[float, "Seconds since the last request or stream on the session ended; 0 while in use."]
+    expires_in_s: Annotated[
+        float | None, "Idle seconds left before the session is deleted (--session-ttl); null: never."
+    ]
+    kv_bytes: Annotated[int, "Bytes of KV cache the session counts against --max-kv-memory (an estimate)."]
 
 
 class SessionList(TypedDict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -10,8 +11,10 @@ from streaminfer.server import responses as r
 from streaminfer.server import views
 from streaminfer.server.api_route import APIRoute
 from streaminfer.server.errors import (
+    ContextAllocFailed,
     ContextFull,
     DuplicateQuery,
+    KVMemoryExhausted,
     MaxFlashQueries,
     MaxSessions,
     TextTooLong,
@@ -19,6 +22,18 @@ from streaminfer.server.errors import (
 )
 from streaminfer.server.runtime import get_runtime, touch_session
 from streaminfer.server.schemas import AppendBody, EmptyBody, InitBody, bounded_text, flash_specs
+
+if TYPE_CHECKING:
+    from streaminfer._core import Engine
+
+
+def _kv_bytes(engine: Engine, context_size: int) -> int:
+    """The KV bytes a session of ``context_size`` tokens (0: the server's) will hold."""
+    model = engine.model
+    n_ctx = context_size or engine.n_ctx
+    # The core refuses a size outside [1, n_ctx_train]; counted within it, such a request
+    # gets that 422 rather than a 507 for a context it could never have.
+    return model.kv_bytes(min(max(n_ctx, 1), model.n_ctx_train))
 
 
 async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
@@ -30,7 +45,8 @@ async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
     rt = get_runtime(request)
     engine, _ = rt.require()
     flash = flash_specs(body.get("flash", []))
-    with rt.registry.reserve() as session_id:
+    kv_bytes = _kv_bytes(engine, body.get("context_size", 0))
+    with rt.registry.reserve(kv_bytes) as session_id:
         with core_errors():
             session = await asyncio.to_thread(
                 engine.create_session,
@@ -41,7 +57,7 @@ async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
                 body.get("window_size", 0),
                 flash or None,
             )
-        rt.registry.add(session)
+        rt.registry.add(session, kv_bytes)
     return views.session_created(session_id, session, session.state())
 
 
@@ -69,13 +85,7 @@ async def delete_session(request: Request) -> r.Success:
 
     Its SSE streams and WebSockets end, its generations stop, its KV memory is freed.
     """
-    rt = get_runtime(request)
-    engine, hub = rt.require()
-    session_id = request.path_params["session_id"]
-    rt.registry.remove(session_id)
-    hub.close_session(session_id, "the session was deleted")
-    with core_errors():
-        await asyncio.to_thread(engine.destroy_session, session_id)
+    await get_runtime(request).drop_session(request.path_params["session_id"], "the session was deleted")
     return {"success": True}
 
 
@@ -109,7 +119,15 @@ routes = [
         "/v1/sessions/init",
         init_session,
         tag=TAG,
-        errors=[ContextFull, DuplicateQuery, MaxFlashQueries, MaxSessions, TextTooLong],
+        errors=[
+            ContextAllocFailed,
+            ContextFull,
+            DuplicateQuery,
+            KVMemoryExhausted,
+            MaxFlashQueries,
+            MaxSessions,
+            TextTooLong,
+        ],
     ),
     APIRoute("GET", "/v1/sessions", list_sessions, tag=TAG),
     APIRoute("GET", "/v1/sessions/{session_id}/state", session_state, tag=TAG),

@@ -7,6 +7,7 @@ The engine loads in a worker thread after the server starts listening, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import HTTPConnection
 
 from streaminfer.server.config import ServerConfig
-from streaminfer.server.errors import EngineNotReady
+from streaminfer.server.errors import EngineNotReady, core_errors
 from streaminfer.server.generations import GenerateSlots
 from streaminfer.server.hub import EventHub
 from streaminfer.server.registry import SessionEntry, SessionRegistry
@@ -42,12 +43,13 @@ class Runtime:
         self.engine: Engine | None = engine
         self.owns_engine = engine is None
         self.hub: EventHub | None = None
-        self.registry = SessionRegistry(config.max_sessions)
+        self.registry = SessionRegistry(config.max_sessions, config.max_kv_bytes, config.session_ttl_s)
         self.generate_slots = GenerateSlots(config.max_generates_per_session, config.max_generates)
         self.ready = False
         self.error: str | None = None
         self._announce = announce or logger.info
         self._on_fatal = on_fatal
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -71,6 +73,8 @@ class Runtime:
             hub.start(asyncio.get_running_loop())
             self.hub = hub
             self.ready = True
+            if self.config.session_ttl_s > 0:
+                self._sweeper = asyncio.ensure_future(self._sweep_idle(self.config.session_ttl_s))
             self._announce(f"warm-up done in {time.perf_counter() - started:.2f} s; ready")
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
@@ -117,8 +121,36 @@ class Runtime:
         while hub.subscriber_count() and loop.time() < deadline:
             await asyncio.sleep(0.01)
 
+    async def _sweep_idle(self, ttl_s: float) -> None:
+        """Delete the sessions idle for ``ttl_s``, checking often enough to be late by a
+        quarter of the TTL at most (and at least once a minute)."""
+        period = min(60.0, max(0.05, ttl_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            for session_id in self.registry.expired():
+                if session_id not in self.registry.expired():  # deleted or used while we awaited
+                    continue
+                logger.info("session %s idle for %g s: deleted", session_id, ttl_s)
+                try:
+                    await self.drop_session(session_id, "the session expired (idle for --session-ttl)")
+                except Exception:  # one failure must not end the sweep
+                    logger.exception("deleting expired session %s failed", session_id)
+
+    async def drop_session(self, session_id: str, reason: str) -> None:
+        """Delete a session: subscribers and waiters are told ``reason``, its KV memory is freed."""
+        engine, hub = self.require()
+        self.registry.remove(session_id)
+        hub.close_session(session_id, reason)
+        with core_errors():
+            await asyncio.to_thread(engine.destroy_session, session_id)
+
     async def stop(self) -> None:
         self.ready = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self.hub is not None:
             self.hub.stop()
             self.hub = None

@@ -19,7 +19,13 @@ from typing import Annotated, Any, Literal, TypedDict, TypeVar
 
 from starlette.requests import Request
 
-from streaminfer.server.errors import BodyTooLarge, InvalidField, InvalidJSON, TextTooLong
+from streaminfer.server.errors import (
+    BodyTooLarge,
+    InvalidField,
+    InvalidJSON,
+    TextTooLong,
+    UnsupportedMediaType,
+)
 from streaminfer.server.shapes import Ref, parse, type_name
 
 Shape = TypeVar("Shape")
@@ -147,15 +153,31 @@ def parse_json_object(raw: bytes | str, *, empty_ok: bool = False) -> dict[str, 
     return value
 
 
-async def read_json(request: Request, max_bytes: int, *, empty_ok: bool = False) -> dict[str, Any]:
-    return parse_json_object(await read_body(request, max_bytes), empty_ok=empty_ok)
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/<anything>+json``, parameters allowed."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def check_content_type(request: Request, raw: bytes, empty_ok: bool) -> None:
+    """415 unless the body is declared JSON. A web page can send ``text/plain``, form or
+    header-less posts to any host without the browser asking first; it cannot send JSON."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        if empty_ok and not raw.strip():
+            return
+        raise UnsupportedMediaType("a request body needs 'Content-Type: application/json'")
+    if not is_json_media_type(content_type):
+        raise UnsupportedMediaType(f"Content-Type {content_type!r} is not JSON; send 'application/json'")
 
 
 async def body(request: Request, shape: type[Shape], max_bytes: int) -> Shape:
     """The request's body checked against ``shape`` (absent optional fields left out); an
     empty body is ``{}`` when the shape requires no field."""
     empty_ok = not getattr(shape, "__required_keys__", ())
-    value = await read_json(request, max_bytes, empty_ok=empty_ok)
+    raw = await read_body(request, max_bytes)
+    check_content_type(request, raw, empty_ok)
+    value = parse_json_object(raw, empty_ok=empty_ok)
     parsed: Shape = parse(value, shape)
     return parsed
 

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from streaminfer.errors import CommandError
-from streaminfer.server.config import MiB, ServerConfig
+from streaminfer.server.config import MiB, ServerConfig, default_max_kv_bytes
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -47,6 +47,46 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    **{f"{p}b": 1000 ** (i + 1) for i, p in enumerate("kmgt")},
+    **{f"{p}ib": 1024 ** (i + 1) for i, p in enumerate("kmgt")},
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes, as a number or with a unit: KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB,
+    TiB (powers of 1024), case-insensitive: ``512MiB``, ``4GiB``, ``1.5GB``."""
+    stripped = text.strip().lower()
+    number = stripped.rstrip("kmgtib ")
+    unit = stripped[len(number) :].strip()
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected bytes such as 512MiB or 4GiB, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2^63 bytes, got {text!r}")
+    return int(value)
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected at least one name (comma-separated), or *")
+    return names
 
 
 def add_serve_parser(subparsers: Subparsers) -> None:
@@ -172,6 +212,38 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         "token, before answering 503 timeout (default: %(default)s)",
     )
     parser.add_argument(
+        "--allowed-hosts",
+        type=_name_list,
+        default=None,
+        metavar="HOSTS",
+        help="comma-separated Host names answered (any port), * for any; others get 421 "
+        "(default: localhost, 127.0.0.1 and [::1] when bound to a loopback address, else any)",
+    )
+    parser.add_argument(
+        "--allowed-origins",
+        type=_name_list,
+        default=None,
+        metavar="ORIGINS",
+        help="comma-separated origins (scheme://host[:port]) whose pages may call the API, * for any; "
+        "others get 403 (default: pages of an allowed host; of the request's own host when any is)",
+    )
+    parser.add_argument(
+        "--session-ttl",
+        type=_non_negative_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="delete a session idle this long (no request, no SSE/WebSocket subscriber); 0 = never "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-kv-memory",
+        type=parse_size,
+        default=None,
+        metavar="BYTES",
+        help="KV cache all sessions together may hold, e.g. 512MiB or 4GiB; init past it gets 507; "
+        "0 = no budget (default: half the machine's RAM)",
+    )
+    parser.add_argument(
         "--no-metrics",
         dest="metrics",
         action="store_false",
@@ -223,6 +295,10 @@ def serve(args: argparse.Namespace) -> int:
         max_generates=args.max_generates,
         sse_ping_interval_s=args.sse_ping_interval,
         generate_timeout_s=args.generate_timeout,
+        allowed_hosts=args.allowed_hosts,
+        allowed_origins=args.allowed_origins,
+        session_ttl_s=args.session_ttl,
+        max_kv_bytes=default_max_kv_bytes() if args.max_kv_memory is None else args.max_kv_memory,
         metrics=args.metrics,
         log_level=args.log_level,
     )

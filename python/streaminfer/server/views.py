@@ -68,6 +68,9 @@ def session_summary(session_id: str, entry: SessionEntry, state: _core.SessionSt
         "created_at": entry.created_at,
         "last_used_at": entry.last_used_at,
         "in_use": entry.in_use,
+        "idle_s": entry.idle_s(),
+        "expires_in_s": entry.expires_in_s(),
+        "kv_bytes": entry.kv_bytes,
     }
 
 
