@@ -109,6 +109,6 @@ routes = [
     APIRoute("GET", "/v1/sessions/{session_id}", session_state, tag=TAG, name="session"),  # as .../state
     APIRoute("DELETE", "/v1/sessions/{session_id}", delete_session, tag=TAG),
     APIRoute("POST", "/v1/sessions/{session_id}/append", append_text, tag=TAG, errors=[ContextFull]),
-    APIRoute("POST", "/v1/sessions/{session_id}/mark_prefix", mark_prefix, tag=TAG),
+    APIRoute("POST", "/v1/sessions/{session_id}/mark_prefix", mark_prefix, tag=TAG, errors=[ContextFull]),
     APIRoute("GET", "/v1/sessions/{session_id}/slots", session_slots, tag=TAG),
 ]
