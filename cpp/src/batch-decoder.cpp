@@ -83,9 +83,14 @@ token_id take_step(answer_job & job, const model & mdl, const float * logits, in
             job.done = true;
         }
     }
+    const size_t before = job.text.size();
     job.text += piece;
     for (const std::string & s : job.stop) {
-        const size_t at = s.empty() ? std::string::npos : job.text.find(s);
+        // Earlier steps found no match in the text before this piece, so a
+        // match must end inside it: only the last s.size() - 1 bytes before
+        // it are searched again (bounded by MAX_STOP_LENGTH per string).
+        const size_t from = s.size() > before ? 0 : before - s.size() + 1;
+        const size_t at   = s.empty() ? std::string::npos : job.text.find(s, from);
         if (at != std::string::npos) {
             job.text.resize(at);
             job.done = true;

@@ -280,6 +280,11 @@ PYBIND11_MODULE(_core, m) {
     m.attr("MIN_CONTEXT_SIZE")        = MIN_CONTEXT_SIZE;
     m.attr("MAX_TEXT_LENGTH")         = MAX_TEXT_LENGTH;
     m.attr("MAX_TIMESTAMP")           = MAX_TIMESTAMP;
+    m.attr("TEXT_PUNCTUATION")        = std::string(TEXT_PUNCTUATION);
+    m.attr("MIN_WINDOW_RECORDS")      = MIN_WINDOW_RECORDS;
+    m.attr("MAX_WINDOW_RECORDS")      = MAX_WINDOW_RECORDS;
+    m.attr("MAX_STOP_STRINGS")        = MAX_STOP_STRINGS;
+    m.attr("MAX_STOP_LENGTH")         = MAX_STOP_LENGTH;
     m.attr("LATENCY_BOUNDS_US")       = std::vector<int64_t>(LATENCY_BOUNDS_US.begin(), LATENCY_BOUNDS_US.end());
     std::vector<std::string> flash_attn_names;
     for (const auto & entry : FLASH_ATTN_MODES) {

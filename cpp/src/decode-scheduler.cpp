@@ -12,12 +12,26 @@ decode_scheduler::decode_scheduler(int worker_nice) : worker_nice_(worker_nice),
 
 decode_scheduler::~decode_scheduler() { stop(); }
 
-void decode_scheduler::post(std::function<void()> task) {
+bool decode_scheduler::post(task_kind kind, std::function<void()> run, std::function<void()> on_drop) {
     {
         std::lock_guard<std::mutex> lock(mu_);
-        tasks_.push_back(std::move(task));
+        if (stop_) {
+            return false; // `run` is destroyed on return: a packaged task's future fails now
+        }
+        (kind == TASK_KIND_GENERATE ? generate_ : control_).push_back({std::move(run), std::move(on_drop)});
     }
     cv_.notify_one();
+    return true;
+}
+
+bool decode_scheduler::has_work(work_turn turn) const {
+    switch (turn) {
+        case WORK_TURN_GENERATE: return !generate_.empty();
+        case WORK_TURN_FLASH:    return !flash_.empty();
+        case WORK_TURN_STREAM:   return !stream_.empty();
+        case WORK_TURN_COUNT:    break;
+    }
+    return false;
 }
 
 void decode_scheduler::notify_stream(const std::shared_ptr<session> & s) {
@@ -43,7 +57,7 @@ void decode_scheduler::notify_flash(const std::shared_ptr<session> & s) {
 }
 
 void decode_scheduler::stop() {
-    std::deque<std::function<void()>> dropped;
+    std::deque<task> dropped;
     {
         std::lock_guard<std::mutex> lock(mu_);
         stop_ = true;
@@ -52,42 +66,66 @@ void decode_scheduler::stop() {
     if (thread_.joinable()) {
         thread_.join();
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    dropped.swap(tasks_); // destroyed outside the loop: their futures see broken_promise
-    flash_.clear();
-    stream_.clear();
-    in_flash_.clear();
-    in_stream_.clear();
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        dropped.swap(control_);
+        for (task & t : generate_) {
+            dropped.push_back(std::move(t));
+        }
+        generate_.clear();
+        flash_.clear();
+        stream_.clear();
+        in_flash_.clear();
+        in_stream_.clear();
+    }
+    // Outside the lock: on_drop may post events or take other locks.
+    for (task & t : dropped) {
+        if (t.on_drop) {
+            t.on_drop();
+        }
+    }
 }
 
 void decode_scheduler::loop() {
     lower_this_thread_priority(worker_nice_);
     for (;;) {
-        std::function<void()>    task;
+        task                     job;
         std::shared_ptr<session> flash;
         std::shared_ptr<session> stream;
         {
             std::unique_lock<std::mutex> lock(mu_);
-            cv_.wait(lock, [this] { return stop_ || !tasks_.empty() || !flash_.empty() || !stream_.empty(); });
+            cv_.wait(lock, [this] {
+                return stop_ || !control_.empty() || !generate_.empty() || !flash_.empty() || !stream_.empty();
+            });
             if (stop_) {
                 return;
             }
-            if (!tasks_.empty()) {
-                task = std::move(tasks_.front());
-                tasks_.pop_front();
-            } else if (!flash_.empty()) {
-                flash = std::move(flash_.front());
-                flash_.pop_front();
-                in_flash_.erase(flash.get());
+            if (!control_.empty()) {
+                job = std::move(control_.front());
+                control_.pop_front();
             } else {
-                stream = std::move(stream_.front());
-                stream_.pop_front();
-                in_stream_.erase(stream.get());
+                while (!has_work(turn_)) {
+                    turn_ = static_cast<work_turn>((turn_ + 1) % WORK_TURN_COUNT);
+                }
+                const work_turn now = turn_;
+                turn_ = static_cast<work_turn>((turn_ + 1) % WORK_TURN_COUNT);
+                if (now == WORK_TURN_GENERATE) {
+                    job = std::move(generate_.front());
+                    generate_.pop_front();
+                } else if (now == WORK_TURN_FLASH) {
+                    flash = std::move(flash_.front());
+                    flash_.pop_front();
+                    in_flash_.erase(flash.get());
+                } else {
+                    stream = std::move(stream_.front());
+                    stream_.pop_front();
+                    in_stream_.erase(stream.get());
+                }
             }
         }
         try {
-            if (task) {
-                task(); // packaged tasks keep their own exceptions
+            if (job.run) {
+                job.run(); // packaged tasks keep their own exceptions
             } else if (flash) {
                 flash->run_flash();
             } else {

@@ -8,6 +8,21 @@
 
 namespace streaminfer {
 
+void check_stop_strings(const std::vector<std::string> & stop) {
+    if (stop.size() > static_cast<size_t>(MAX_STOP_STRINGS)) {
+        throw param_error("at most " + std::to_string(MAX_STOP_STRINGS) + " stop strings, got " +
+                              std::to_string(stop.size()),
+                          "stop");
+    }
+    for (const std::string & s : stop) {
+        if (s.empty() || s.size() > static_cast<size_t>(MAX_STOP_LENGTH)) {
+            throw param_error("each stop string must be 1 to " + std::to_string(MAX_STOP_LENGTH) + " bytes, got " +
+                                  std::to_string(s.size()),
+                              "stop");
+        }
+    }
+}
+
 engine::engine(const engine_params & params) : params_(params) {
     if (params.n_batch < 32) {
         throw std::invalid_argument("n_batch must be at least 32");
@@ -37,16 +52,23 @@ engine::engine(const engine_params & params) : params_(params) {
 engine::~engine() { close(); }
 
 void engine::close() {
-    if (closed_.exchange(true)) {
-        return;
-    }
-    tokenizer_->stop();
-    scheduler_->stop();
     std::map<std::string, std::shared_ptr<session>> gone;
     {
+        // Under mu_ with the swap, so a create_session that finishes its
+        // open after this never registers its session (it sees closed()).
         std::lock_guard<std::mutex> lock(mu_);
+        if (closed_.exchange(true)) {
+            return;
+        }
         gone.swap(sessions_);
     }
+    // Closed first: a flash run or a generation in progress stops at its
+    // next step, so stopping the scheduler waits for one step, not a run.
+    for (auto & [id, s] : gone) {
+        s->begin_close();
+    }
+    tokenizer_->stop();
+    scheduler_->stop(); // queued generates end with generate_error (their on_drop)
     for (auto & [id, s] : gone) {
         s->release(); // the decode thread has stopped: safe here
     }
@@ -79,20 +101,40 @@ std::shared_ptr<session> engine::create_session(session_config cfg) {
     if (cfg.queue_capacity <= 0) {
         cfg.queue_capacity = params_.queue_capacity;
     }
+    // The id is reserved before anything is built, so of two creates with
+    // one id the second is refused here, and builds nothing.
+    const std::string id = cfg.id;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        if (sessions_.count(cfg.id) != 0) {
-            throw std::invalid_argument("session id already in use: " + cfg.id);
+        if (sessions_.count(id) != 0 || !reserved_ids_.insert(id).second) {
+            throw std::invalid_argument("session id already in use: " + id);
         }
     }
+    struct reservation { // released on every way out
+        engine & eng;
+        const std::string & id;
+        ~reservation() {
+            std::lock_guard<std::mutex> lock(eng.mu_);
+            eng.reserved_ids_.erase(id);
+        }
+    } held{*this, id};
     auto s = std::make_shared<session>(*model_, *template_, events_, std::move(cfg));
+    // The context is made and, on failure, freed on the decode thread.
     on_decode_thread<bool>([s] {
         s->open();
         return true;
     });
-    std::lock_guard<std::mutex> lock(mu_);
-    sessions_.emplace(s->id(), s);
-    return s;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!closed()) {
+            sessions_.emplace(id, s);
+            return s;
+        }
+    }
+    // close() ran meanwhile and has stopped, or is stopping, the decode
+    // thread, which never sees this session again: safe to free here.
+    s->release();
+    throw engine_closed_error("the engine closed while the session was being created");
 }
 
 bool engine::destroy_session(const std::string & id) {
@@ -153,18 +195,26 @@ int64_t engine::generate(const std::shared_ptr<session> & s, const std::string &
     if (closed()) {
         throw engine_closed_error("the engine is closed");
     }
+    check_stop_strings(stop);
     std::vector<token_id> tokens = s->prepare_generate(prompt);
     const auto    n_max = static_cast<int32_t>(std::clamp<int64_t>(max_tokens, 1, s->n_ctx()));
     const int64_t id    = next_request_id_.fetch_add(1);
     s->track_request(id);
-    scheduler_->post([s, id, accepted_us, tokens = std::move(tokens), n_max, stop = std::move(stop)]() mutable {
-        try {
-            s->run_generate(id, accepted_us, std::move(tokens), n_max, std::move(stop));
-        } catch (const std::exception & e) {
-            // The waiter is on the Python side: it must hear of the failure.
-            s->end_generate(id, GENERATE_END_FAILED, e.what());
-        }
-    });
+    const bool taken = scheduler_->post(
+        decode_scheduler::TASK_KIND_GENERATE,
+        [s, id, accepted_us, tokens = std::move(tokens), n_max, stop = std::move(stop)]() mutable {
+            try {
+                s->run_generate(id, accepted_us, std::move(tokens), n_max, std::move(stop));
+            } catch (const std::exception & e) {
+                // The waiter is on the Python side: it must hear of the failure.
+                s->end_generate(id, GENERATE_END_FAILED, e.what());
+            }
+        },
+        [s, id] { s->end_generate(id, GENERATE_END_CANCELLED, "the engine closed before the request ran"); });
+    if (!taken) {
+        s->end_generate(id, GENERATE_END_CANCELLED, "the engine is closed");
+        throw engine_closed_error("the engine is closed");
+    }
     return id;
 }
 

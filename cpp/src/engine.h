@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct engine_params {
     bool        offload_kv = true;                      // session_config::offload_kv
 };
 
+// Throws param_error ("stop") past MAX_STOP_STRINGS, or for a string that
+// is empty or longer than MAX_STOP_LENGTH bytes.
+void check_stop_strings(const std::vector<std::string> & stop);
+
 class engine {
 public:
     explicit engine(const engine_params & params);
@@ -49,7 +54,8 @@ public:
     const engine_params & params() const { return params_; }
     event_queue &         events() { return events_; }
 
-    // Decodes the prefix on the decode thread and waits for it.
+    // Decodes the prefix on the decode thread and waits for it. An id in use,
+    // or being created by another call, is refused (std::invalid_argument).
     std::shared_ptr<session> create_session(session_config cfg);
     bool                     destroy_session(const std::string & id);
     std::shared_ptr<session> find(const std::string & id) const;
@@ -57,7 +63,8 @@ public:
 
     push_result push(session & s, std::vector<record> && records);
     flash_info  register_flash(const std::shared_ptr<session> & s, const std::string & query, int64_t max_tokens);
-    // max_tokens is clamped to [1, the session's context size].
+    // max_tokens is clamped to [1, the session's context size]; `stop` is
+    // checked (check_stop_strings). After close(): engine_closed_error.
     int64_t     generate(const std::shared_ptr<session> & s, const std::string & prompt, int64_t max_tokens,
                          std::vector<std::string> stop);
     append_result append_text(const std::shared_ptr<session> & s, const std::string & text);
@@ -78,6 +85,7 @@ private:
 
     mutable std::mutex                               mu_;
     std::map<std::string, std::shared_ptr<session>>  sessions_; // guarded by mu_
+    std::set<std::string>                            reserved_ids_; // being created; guarded by mu_
 
     std::atomic<int64_t> next_request_id_{1};
     std::atomic<bool>    closed_{false};

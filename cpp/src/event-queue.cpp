@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -27,8 +28,11 @@ void event_queue::push(event ev) {
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (events_.size() >= capacity_) {
-            events_.pop_front();
-            ++dropped_;
+            const auto oldest = std::find_if(events_.begin(), events_.end(), [](const event & e) { return !e.terminal; });
+            if (oldest != events_.end()) {
+                events_.erase(oldest);
+                ++dropped_;
+            }
         }
         was_empty = events_.empty();
         events_.push_back(std::move(ev));

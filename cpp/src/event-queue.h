@@ -21,7 +21,8 @@ using event_value = std::variant<int64_t, double, bool, std::string>;
 using field_map = std::vector<std::pair<std::string, event_value>>;
 
 struct event {
-    field_map fields; // "type" and "session_id" first
+    field_map fields;          // "type" and "session_id" first
+    bool      terminal = false; // a request's last event: never dropped (ends_request)
 
     event(const char * type, const std::string & session_id) {
         fields.reserve(10);
@@ -30,6 +31,12 @@ struct event {
     }
     event & set(const char * key, event_value value) {
         fields.emplace_back(key, std::move(value));
+        return *this;
+    }
+    // A waiter ends on this event (generate_done, generate_error): losing it
+    // would leave the waiter hanging, so the queue keeps it whatever its size.
+    event & ends_request() {
+        terminal = true;
         return *this;
     }
 };
@@ -41,7 +48,9 @@ public:
     event_queue(const event_queue &) = delete;
     event_queue & operator=(const event_queue &) = delete;
 
-    // Any thread. When full, the oldest event is dropped (counted).
+    // Any thread. When full, the oldest event that is not terminal is dropped
+    // (counted); terminal ones are bounded by the requests in flight, so the
+    // queue may hold more than its capacity of them.
     void push(event ev);
     // Consumer only: takes every pending event, never blocks.
     std::vector<event> drain();

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 namespace streaminfer {
@@ -48,16 +49,28 @@ bool check_number(const field_spec & spec, double value, std::string & why) {
     return true;
 }
 
+bool text_char_allowed(char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+        return true;
+    }
+    return c != '\0' && std::strchr(TEXT_PUNCTUATION, c) != nullptr;
+}
+
 bool check_text(const std::string & text, std::string & why) {
     if (text.empty() || text.size() > static_cast<size_t>(MAX_TEXT_LENGTH)) {
         why = "must be 1 to " + std::to_string(MAX_TEXT_LENGTH) + " bytes";
         return false;
     }
     for (const char ch : text) {
-        if (static_cast<unsigned char>(ch) < 0x20 || ch == ',') {
-            why = "must not contain commas or control characters";
+        if (!text_char_allowed(ch)) {
+            why = std::string("may hold only ASCII letters, digits and \"") + TEXT_PUNCTUATION + "\"";
             return false;
         }
+    }
+    if (text.front() == ' ' || text.back() == ' ') {
+        why = "must not start or end with a space";
+        return false;
     }
     return true;
 }
@@ -130,7 +143,11 @@ std::string format_record(const record & rec) {
             line += f.separator;
         }
         first = false;
-        line += f.kind == FIELD_KIND_STR ? rec.str[slot] : format_number(rec.num[slot]);
+        switch (f.kind) {
+            case FIELD_KIND_STR:   line += rec.str[slot]; break;
+            case FIELD_KIND_INT:   line += std::to_string(static_cast<int64_t>(rec.num[slot])); break; // checked: within MAX_COUNT
+            case FIELD_KIND_FLOAT: line += format_number(rec.num[slot]); break;
+        }
     }
     line += '\n';
     return line;

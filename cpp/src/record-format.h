@@ -16,6 +16,8 @@ namespace streaminfer {
 // Each fills `why` and returns false when the value breaks its field's rule.
 bool check_number(const field_spec & spec, double value, std::string & why);
 bool check_text(const std::string & text, std::string & why);
+// ASCII letters, digits and TEXT_PUNCTUATION (core-limits.h).
+bool text_char_allowed(char ch);
 bool check_timestamp(int64_t unix_seconds, std::string & why);
 
 // A record of the type holding every field's example value, with a

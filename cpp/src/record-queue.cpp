@@ -4,34 +4,41 @@
 #include "record-format.h"
 
 #include <algorithm>
+#include <exception>
 
 namespace streaminfer {
 
 record_queue::record_queue(size_t capacity, live_counters & counters, live_latencies & latencies)
-    : ring_(std::max<size_t>(1, capacity)), counters_(counters), latencies_(latencies) {}
+    : capacity_(std::max<size_t>(1, capacity)), ring_(capacity_), counters_(counters), latencies_(latencies) {}
 
 push_result record_queue::push(std::vector<record> && records, int64_t accepted_us) {
     push_result r;
+    // The room is read once: other threads only ever shrink the backlog (the
+    // producer is the only one that grows it), so it can only be larger by
+    // the time the records land; the ring, a part of the backlog, has room too.
+    const auto n       = static_cast<int64_t>(records.size());
+    const auto room    = std::max<int64_t>(0, static_cast<int64_t>(capacity_) - backlog());
+    const auto n_offer = std::min(n, room);
     // Counted as enqueued before the ring publishes them (the release store
     // of its tail), so no reader ever sees a record processed or skipped that
-    // is not yet counted as enqueued; the ones that do not fit are taken back.
-    const auto n = static_cast<int64_t>(records.size());
-    counters_.total_enqueued.fetch_add(n, std::memory_order_relaxed);
-    for (record & rec : records) {
-        if (ring_.try_push(queued_record{std::move(rec), accepted_us})) {
+    // is not yet counted as enqueued; any the ring refuses are taken back.
+    counters_.total_enqueued.fetch_add(n_offer, std::memory_order_relaxed);
+    for (int64_t i = 0; i < n_offer; ++i) {
+        if (ring_.try_push(queued_record{std::move(records[static_cast<size_t>(i)]), accepted_us})) {
             r.pushed += 1;
-        } else {
-            r.dropped += 1;
         }
     }
-    r.total_enqueued = counters_.total_enqueued.fetch_sub(r.dropped, std::memory_order_relaxed) - r.dropped;
+    const int64_t refused = n_offer - r.pushed;
+    r.dropped        = static_cast<int32_t>(n - r.pushed);
+    r.total_enqueued = counters_.total_enqueued.fetch_sub(refused, std::memory_order_relaxed) - refused;
     r.total_dropped  = counters_.total_dropped.fetch_add(r.dropped, std::memory_order_relaxed) + r.dropped;
     r.queue_size     = backlog();
-    r.queue_capacity = static_cast<int64_t>(ring_.capacity());
+    r.queue_capacity = static_cast<int64_t>(capacity_);
     return r;
 }
 
-size_t record_queue::drain(const model & mdl) {
+drain_result record_queue::drain(const tokenize_fn & tokenize) {
+    drain_result out;
     std::vector<tokenized_record> local;
     queued_record qr;
     const size_t in_ring = ring_.size();
@@ -46,8 +53,18 @@ size_t record_queue::drain(const model & mdl) {
     while (local.size() < window_ && ring_.try_pop(qr)) {
         const int64_t    t0 = steady_us();
         tokenized_record tr;
-        tr.text        = format_record(qr.rec);
-        tr.tokens      = mdl.tokenize(tr.text, false, false);
+        try {
+            tr.text   = format_record(qr.rec);
+            tr.tokens = tokenize(tr.text);
+        } catch (const std::exception & e) {
+            // Popped, so it must be accounted for here: skipped, and the
+            // caller reports why.
+            counters_.skipped.fetch_add(1, std::memory_order_release);
+            if (out.failed++ == 0) {
+                out.error = e.what();
+            }
+            continue;
+        }
         tr.rec         = std::move(qr.rec);
         tr.accepted_us = qr.accepted_us;
         const int64_t t1 = steady_us();
@@ -62,7 +79,8 @@ size_t record_queue::drain(const model & mdl) {
         }
     }
     counters_.tokenized.fetch_add(static_cast<int64_t>(local.size()), std::memory_order_relaxed);
-    return local.size() + n_skip;
+    out.moved = local.size() + n_skip;
+    return out;
 }
 
 bool record_queue::has_pending() const {

@@ -1,6 +1,8 @@
 // The records a session has accepted and not yet decoded: the ring the
 // producer pushes into, then the tokenized records waiting for the decode
-// thread. When the engine falls behind, the records older than the newest
+// thread. `capacity` bounds all of them together (the backlog): a push past
+// it drops (counted), however far behind the decode thread is. When the
+// engine falls behind, the records older than the newest
 // `window` would slide out before any question saw them: they are skipped
 // (counted), never tokenized or decoded.
 //
@@ -16,6 +18,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -46,6 +49,16 @@ struct tokenized_record {
     int64_t               accepted_us = 0; // as queued_record's
 };
 
+// What one drain moved out of the ring.
+struct drain_result {
+    size_t      moved = 0;   // tokenized into the pending list, or skipped as too old
+    int64_t     failed = 0;  // tokenization threw: counted as skipped
+    std::string error;       // the first failure's message
+};
+
+// A record's line -> its tokens (the model's tokenizer; tests pass their own).
+using tokenize_fn = std::function<std::vector<token_id>(const std::string & text)>;
+
 class record_queue {
 public:
     // Counts into `counters`: total_enqueued, total_dropped, tokenized, skipped;
@@ -55,12 +68,14 @@ public:
     // Once, by the owner's constructor, before another thread sees the queue.
     void set_window(int32_t window) { window_ = static_cast<size_t>(window); }
 
-    // Never blocks; what the ring cannot hold is dropped (counted). Each record
+    // Never blocks; what would take the backlog past capacity() is dropped
+    // (counted). Each record
     // keeps `accepted_us` (steady_us()), read once by the caller: no clock
     // read per record on the producer's path.
     push_result push(std::vector<record> && records, int64_t accepted_us);
-    // Formats and tokenizes what the ring holds; returns how many records it moved.
-    size_t drain(const model & mdl);
+    // Formats and tokenizes what the ring holds. A record whose tokenization
+    // throws is skipped (counted) and the drain goes on with the next.
+    drain_result drain(const tokenize_fn & tokenize);
     bool   has_pending() const;
     // The oldest pending records, up to n_batch tokens (at least one record).
     std::vector<tokenized_record> take_batch(int32_t n_batch, int32_t & n_tokens);
@@ -68,9 +83,10 @@ public:
     // Accepted and not yet decoded or skipped, wherever they are.
     int64_t backlog() const;
     size_t  ring_size() const { return ring_.size(); }
-    size_t  capacity() const { return ring_.capacity(); }
+    size_t  capacity() const { return capacity_; }
 
 private:
+    const size_t                 capacity_;
     spsc_ring<queued_record>     ring_; // producer: event loop; consumer: tokenization worker
     live_counters &              counters_;
     live_latencies &             latencies_;

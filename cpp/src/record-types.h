@@ -27,7 +27,7 @@ enum record_type : int32_t {
 enum field_kind : int32_t {
     FIELD_KIND_FLOAT = 0, // JSON number (an integer is accepted), finite
     FIELD_KIND_INT   = 1, // JSON integer
-    FIELD_KIND_STR   = 2, // 1 to MAX_TEXT_LENGTH bytes of UTF-8, no commas or control characters
+    FIELD_KIND_STR   = 2, // 1 to MAX_TEXT_LENGTH bytes: ASCII letters, digits and TEXT_PUNCTUATION
 };
 
 // A statistic over the window that one field feeds, under `key` in /stats

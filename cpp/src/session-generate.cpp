@@ -32,7 +32,7 @@ void session::end_generate(int64_t request_id, generate_end how, const std::stri
     requests_.finish(request_id);
     (how == GENERATE_END_CANCELLED ? counters_.generate_cancelled : counters_.generate_failed)
         .fetch_add(1, std::memory_order_relaxed);
-    events_.push(event("generate_error", cfg_.id).set("request_id", request_id).set("message", message));
+    events_.push(event("generate_error", cfg_.id).set("request_id", request_id).set("message", message).ends_request());
 }
 
 void session::run_generate(int64_t request_id, int64_t accepted_us, std::vector<token_id> prompt,
@@ -103,7 +103,8 @@ void session::run_generate(int64_t request_id, int64_t accepted_us, std::vector<
                      .set("confidence", job.confidence())
                      .set("logit_gap", static_cast<double>(job.first_logit_gap))
                      .set("data_version", data_version())
-                     .set("pos_next", static_cast<int64_t>(pos)));
+                     .set("pos_next", static_cast<int64_t>(pos))
+                     .ends_request());
 }
 
 answer_job session::run_probe(const std::string & prompt, int32_t max_tokens) {

@@ -23,8 +23,10 @@ session::session(const model & mdl, const prompt_template & tmpl, event_queue & 
                               std::to_string(model_.n_ctx_train()) + ")",
                           "context_size");
     }
-    if (cfg_.window_size < 0) {
-        throw param_error("window_size must be >= 1 (or 0 / absent for automatic)", "window_size");
+    if (cfg_.window_size < 0 || cfg_.window_size > MAX_WINDOW_RECORDS) {
+        throw param_error("window_size must be in [1, " + std::to_string(MAX_WINDOW_RECORDS) +
+                              "] (or 0 / absent for automatic)",
+                          "window_size");
     }
     if (cfg_.flash.size() > static_cast<size_t>(MAX_FLASH_QUERIES)) {
         throw limit_error("at most " + std::to_string(MAX_FLASH_QUERIES) + " flash queries per session, got " +
@@ -60,7 +62,8 @@ session::session(const model & mdl, const prompt_template & tmpl, event_queue & 
                               " tokens each) after the prefix and the answer reserve",
                           "window_size");
     }
-    window_size_ = cfg_.window_size > 0 ? cfg_.window_size : fits;
+    per_record_tokens_ = per_record;
+    window_size_ = cfg_.window_size > 0 ? cfg_.window_size : std::min(fits, MAX_WINDOW_RECORDS);
     window_      = kv_window(n_ctx_, window_size_);
     queue_.set_window(window_size_);
 }
@@ -86,7 +89,13 @@ push_result session::push(std::vector<record> && records) {
 }
 
 size_t session::drain_ring() {
-    return queue_.drain(model_);
+    const drain_result r = queue_.drain([this](const std::string & text) { return model_.tokenize(text, false, false); });
+    if (r.failed > 0) {
+        events_.push(event("error", cfg_.id)
+                         .set("message", "tokenization failed for " + std::to_string(r.failed) +
+                                             " records (counted as skipped): " + r.error));
+    }
+    return r.moved;
 }
 
 // ---- decode thread ----
@@ -223,6 +232,7 @@ void session::run_stream_batch() {
         publish_positions();
     }
     counters_.items_processed.fetch_add(static_cast<int64_t>(batch.size() - first), std::memory_order_release);
+    error_.store(false, std::memory_order_release); // a good batch: the session decodes again
     counters_.total_data_tokens.fetch_add(n_tokens, std::memory_order_relaxed);
     counters_.batches_processed.fetch_add(1, std::memory_order_relaxed);
     latencies_.decode_batch.observe(decode_us);
@@ -255,6 +265,13 @@ void session::run_flash() {
         return;
     }
     const int64_t version = data_version();
+    {
+        // A query registered since the last batch may need more room than
+        // the window leaves (register_flash checked that evicting is enough).
+        // Not a data update: the answers about to run see the smaller window.
+        std::lock_guard<std::mutex> lock(view_mu_);
+        make_room(0, 0, token_limit());
+    }
     answer_timing timing;
     const bool ok = decode_answers(ctx_, model_, window_.pos_next(), cfg_.n_batch, jobs, nullptr,
                                    [this] { return closed(); }, &timing);
@@ -268,6 +285,10 @@ void session::run_flash() {
         events_.push(event("error", cfg_.id).set("message", std::string("llama_decode failed on flash queries")));
         return;
     }
+    if (closed()) {
+        return; // cut short: the answers are partial
+    }
+    error_.store(false, std::memory_order_release);
     const int64_t now = unix_ms();
     const std::vector<flash_info> changed = flash_.publish(ids, jobs, version, now);
     const int64_t elapsed = steady_us() - t0;
@@ -323,7 +344,18 @@ append_result session::run_append(const std::string & text) {
 
 prefix_mark session::run_mark_prefix() {
     check_open();
-    std::lock_guard<std::mutex> lock(view_mu_);
+    std::lock_guard<std::mutex> lock(view_mu_); // see register_flash
+    const int32_t room = token_limit() - window_.pos_next(); // the data room once the window is frozen
+    const int32_t need = MIN_WINDOW_RECORDS * per_record_tokens_;
+    if (room < need) {
+        throw context_full_error("mark_prefix would leave " + std::to_string(std::max(0, room)) +
+                                     " tokens for data: a window of " + std::to_string(MIN_WINDOW_RECORDS) +
+                                     " records needs about " + std::to_string(need) + " (the context holds " +
+                                     std::to_string(n_ctx_) + ", the prefix would take " +
+                                     std::to_string(window_.pos_next()) + " and the answers reserve " +
+                                     std::to_string(flash_.reserve()) + ")",
+                                 need, std::max(0, room));
+    }
     const int32_t frozen = window_.freeze();
     return {window_.prefix_end(), frozen};
 }
@@ -341,9 +373,18 @@ void session::release() {
 flash_info session::register_flash(const std::string & query, int64_t max_tokens) {
     check_open();
     // window_size_ is 0 only inside the constructor, where the window is
-    // sized after the initial queries. (Never ctx_ here: it is the decode thread's.)
-    const int32_t budget = window_size_ > 0 ? n_ctx_ - static_cast<int32_t>(prefix_.tokens.size()) : -1;
-    flash_info added = flash_.add(query, max_tokens, template_.question(query).tokens, budget);
+    // sized after the initial queries. The budget is what follows the prefix
+    // as it is now (mark_prefix moves it): the window can shrink to make
+    // room for the answers (run_flash evicts), the prefix cannot. Never
+    // ctx_ here: it is the decode thread's.
+    // view_mu_ is held across the add, so a mark_prefix cannot slip between
+    // the check and the query's arrival (lock order: view_mu_, then the
+    // registry's).
+    std::vector<token_id>       tokens = template_.question(query).tokens;
+    std::unique_lock<std::mutex> lock(view_mu_);
+    const int32_t budget = window_size_ > 0 ? n_ctx_ - window_.prefix_end() : -1;
+    flash_info added = flash_.add(query, max_tokens, std::move(tokens), budget);
+    lock.unlock();
     if (data_version() > 0) {
         flash_.mark_stale();
     }

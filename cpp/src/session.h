@@ -184,6 +184,7 @@ private:
     llama_context * ctx_ = nullptr;               // decode thread only
     int32_t         n_ctx_ = 0;                   // set in the constructor, then constant
     int32_t         window_size_ = 0;             // set in the constructor, then constant
+    int32_t         per_record_tokens_ = 0;       // a typical record's tokens; set in the constructor, then constant
     // Decode thread only: acceptance (steady_us) of the oldest record decoded
     // since the last flash run took the records, while the session has flash
     // queries (the fresh_answer stage); max: none.

@@ -12,8 +12,11 @@ namespace {
 
 using recs = std::vector<const record *>;
 
+// Integer fields hold whole numbers within MAX_COUNT, and a window at most
+// MAX_WINDOW_RECORDS of them: their sums stay below 2^53, exact in a double,
+// so the cast is exact too.
 event_value number(const field_spec & f, double v) {
-    return f.kind == FIELD_KIND_INT ? event_value(static_cast<int64_t>(std::llround(v))) : event_value(v);
+    return f.kind == FIELD_KIND_INT ? event_value(static_cast<int64_t>(v)) : event_value(v);
 }
 
 event_value text_stat(stat_kind kind, const field_spec & f, const recs & r) {

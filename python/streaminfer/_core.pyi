@@ -19,6 +19,14 @@ DEFAULT_GENERATE_TOKENS: Final[int]
 MIN_CONTEXT_SIZE: Final[int]
 MAX_TEXT_LENGTH: Final[int]
 MAX_TIMESTAMP: Final[int]
+TEXT_PUNCTUATION: Final[str]
+"""A record string's characters besides ASCII letters and digits (no leading or trailing space)."""
+MIN_WINDOW_RECORDS: Final[int]
+"""mark_prefix is refused when the data room left would hold fewer records than this."""
+MAX_WINDOW_RECORDS: Final[int]
+MAX_STOP_STRINGS: Final[int]
+MAX_STOP_LENGTH: Final[int]
+"""Bytes of one stop string (at least 1)."""
 FLASH_ATTN_MODES: Final[list[str]]
 LATENCY_BOUNDS_US: Final[list[int]]
 """The latency histograms' finite bucket bounds, microseconds, ascending: 10, 12, 15, 20, 25,

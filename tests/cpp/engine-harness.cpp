@@ -32,6 +32,11 @@ void event_log::take(const event & ev) {
         const std::string message = get_s(ev.fields, "message");
         std::fprintf(stderr, "event %s from %s: %s\n", type.c_str(), sid.c_str(), message.c_str());
         errors.push_back(message);
+        if (type == "generate_error") {
+            const int64_t id = get_i(ev.fields, "request_id");
+            CHECK(done_text.count(id) == 0 && generate_errors.count(id) == 0); // one last event per request
+            generate_errors[id] = message;
+        }
     } else {
         std::fprintf(stderr, "unexpected event type %s\n", type.c_str());
         g_failures.fetch_add(1);

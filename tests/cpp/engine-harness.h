@@ -56,12 +56,17 @@ struct event_log {
     std::map<std::string, int64_t> last_version;  // by session, from data_updated
     std::map<std::string, int64_t> flash_ready;   // by session
     std::vector<std::string>       errors;        // error / generate_error messages
+    std::map<int64_t, std::string> generate_errors; // generate_error message by request id
     int64_t                        n_events = 0;
 
     void take(const event & ev);
     bool has_done(int64_t id) {
         std::lock_guard<std::mutex> lock(mu);
         return done_text.count(id) != 0;
+    }
+    bool has_ended(int64_t id) { // generate_done or generate_error
+        std::lock_guard<std::mutex> lock(mu);
+        return done_text.count(id) != 0 || generate_errors.count(id) != 0;
     }
 };
 

@@ -1,4 +1,5 @@
-// The event queue (event-queue.h): its eventfd, drop-oldest when full.
+// The event queue (event-queue.h): its eventfd, drop-oldest when full,
+// never a request's last event.
 
 #include "event-queue.h"
 #include "test-support.h"
@@ -36,6 +37,30 @@ TEST_CASE(event_queue) {
     CHECK(get_i(got[2].fields, "data_version") == 3);
     CHECK(!fd_readable(q.fd()));
     CHECK(q.drain().empty());
+}
+
+// A request's last event survives a full queue: the oldest other one goes.
+TEST_CASE(event_queue_keeps_terminal_events) {
+    event_queue q(3);
+    q.push(event("generate_done", "s").set("request_id", int64_t{7}).ends_request());
+    q.push(event("token", "s").set("request_id", int64_t{8}));
+    q.push(event("generate_error", "s").set("request_id", int64_t{8}).ends_request());
+    for (int64_t i = 0; i < 3; ++i) {
+        q.push(event("data_updated", "s").set("data_version", i));
+    }
+    CHECK(q.dropped() == 3); // the token, then data_updated 0 and 1
+    const std::vector<event> got = q.drain();
+    REQUIRE(got.size() == 3);
+    CHECK(get_s(got[0].fields, "type") == "generate_done");
+    CHECK(get_s(got[1].fields, "type") == "generate_error");
+    CHECK(get_i(got[2].fields, "data_version") == 2);
+
+    // Only terminal events: the queue holds them all, past its capacity.
+    for (int64_t i = 0; i < 5; ++i) {
+        q.push(event("generate_done", "s").set("request_id", i).ends_request());
+    }
+    CHECK(q.drain().size() == 5);
+    CHECK(q.dropped() == 3);
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 // Tests for the engine and the modules under it, without Python:
 //   test-engine MODEL.gguf        (or STREAMINFER_TEST_MODEL=MODEL.gguf test-engine)
+//   STREAMINFER_TEST_FILTER=queue test-engine MODEL.gguf   (only the cases named *queue*)
 //
 // The module cases need no model thread; the engine scenario last runs the
 // whole engine on a real model. Built three times (see CMakeLists.txt):
@@ -20,9 +21,11 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "usage: %s MODEL.gguf (or set STREAMINFER_TEST_MODEL)\n", argv[0]);
         return 2;
     }
-    // The module cases register themselves (TEST_CASE); the scenario, the
-    // slow one, runs last.
+    // The module cases register themselves (TEST_CASE); then the engine's
+    // fault cases, and the scenario, the slow one, last.
     std::vector<test_case> cases = registered_cases();
+    cases.push_back({"engine_faults", [&] { run_engine_faults(model_path); }});
     cases.push_back({"engine", [&] { run_engine_scenario(model_path); }});
-    return run_cases(cases);
+    // STREAMINFER_TEST_FILTER=text runs only the cases whose name holds it.
+    return run_cases(cases, std::getenv("STREAMINFER_TEST_FILTER"));
 }

@@ -1,6 +1,7 @@
 // The record table (record-types.h) and what is derived from it
 // (record-format.h): checks, header, lines, the sample record.
 
+#include "core-limits.h"
 #include "record-format.h"
 #include "test-support.h"
 
@@ -89,7 +90,12 @@ TEST_CASE(check_number) {
         double       value;
         std::string  reason;
     } cases[] = {
-        {RECORD_TYPE_OHLCV, "c", 185.5, ""}, {RECORD_TYPE_OHLCV, "c", -1e300, ""},
+        {RECORD_TYPE_OHLCV, "c", 185.5, ""},
+        // Floats within MAX_ABS_NUMBER: printed in full when whole, summed finite.
+        {RECORD_TYPE_OHLCV, "c", 1e15, ""}, {RECORD_TYPE_OHLCV, "c", -1e15, ""},
+        {RECORD_TYPE_OHLCV, "c", std::nextafter(1e15, 2e15), "must be in ["},
+        {RECORD_TYPE_OHLCV, "c", -1e300, "must be in ["},
+        {RECORD_TYPE_OHLCV, "c", 1.7976931348623157e308, "must be in ["},
         {RECORD_TYPE_OHLCV, "c", nan, finite}, {RECORD_TYPE_OHLCV, "c", inf, finite},
         {RECORD_TYPE_OHLCV, "c", -inf, finite},
         {RECORD_TYPE_OHLCV, "v", 1.5, ""}, // a float field takes fractions
@@ -98,11 +104,14 @@ TEST_CASE(check_number) {
         {RECORD_TYPE_SPATIAL, "hdg", -0.5, "must be in [0, 360]"},
         {RECORD_TYPE_EVENT, "sev", 4.0, ""}, {RECORD_TYPE_EVENT, "sev", 0.0, ""},
         {RECORD_TYPE_EVENT, "sev", 5.0, "must be in [0, 4]"}, {RECORD_TYPE_EVENT, "sev", 2.5, "must be an integer"},
-        {RECORD_TYPE_EVENT, "cnt", 0.0, ""}, {RECORD_TYPE_EVENT, "cnt", 1e12, ""},
-        // Bounded by the largest integer a double holds exactly.
+        {RECORD_TYPE_EVENT, "cnt", 0.0, ""},
+        // Counts within MAX_COUNT: a full window of them sums below 2^53.
+        {RECORD_TYPE_EVENT, "cnt", static_cast<double>(MAX_COUNT), ""},
+        {RECORD_TYPE_EVENT, "cnt", static_cast<double>(MAX_COUNT + 1), "must be in [0, "},
         {RECORD_TYPE_EVENT, "cnt", -1.0, "must be in [0, "},
-        {RECORD_TYPE_EVENT, "cnt", 9007199254740991.0, ""},
-        {RECORD_TYPE_EVENT, "cnt", 9007199254740992.0, "must be in [0, "},
+        {RECORD_TYPE_EVENT, "cnt", 9007199254740992.0, "must be in [0, "},  // 2^53
+        {RECORD_TYPE_EVENT, "cnt", 9007199254740993.0, "must be in [0, "},  // 2^53 + 1 (as a double: 2^53)
+        {RECORD_TYPE_EVENT, "cnt", 9223372036854775807.0, "must be in [0, "}, // INT64_MAX
         {RECORD_TYPE_EVENT, "cnt", nan, finite},
     };
     for (const auto & c : cases) {
@@ -120,6 +129,13 @@ TEST_CASE(format_number) {
     CHECK(format_number(1234567) == "1234567");
     CHECK(format_number(3.14159265) == "3.14159");
     CHECK(format_number(1e20) == "1e+20");
+}
+
+// Integer fields print in full, whatever their size.
+TEST_CASE(format_integer_field) {
+    const auto count = static_cast<double>(MAX_COUNT);
+    const record rec = make_record(RECORD_TYPE_EVENT, {1, count, 0, 0, 0}, {"fw-01", "auth"});
+    CHECK(format_record(rec) == "fw-01,1,auth," + std::to_string(MAX_COUNT) + "\n");
 }
 
 TEST_CASE(record_table) {
@@ -177,10 +193,19 @@ TEST_CASE(check_text_and_timestamp) {
     CHECK(why == "must be 1 to 64 bytes");
     CHECK(!check_text("", why));
     why.clear();
-    CHECK(!check_text("a,b", why));
-    CHECK(why == "must not contain commas or control characters");
-    CHECK(!check_text("a\nb", why));
-    CHECK(check_text("caf\xc3\xa9", why)); // UTF-8 bytes are not control characters
+    // ASCII letters, digits and TEXT_PUNCTUATION; nothing else.
+    for (const char * ok : {"BTC-USD", "temp_01", "rack 4/slot:2", "user@host", "a.b#c+d=e", "Z9"}) {
+        CHECK(check_text(ok, why));
+    }
+    for (const char * bad : {"a,b", "a\nb", "a\tb", "a\x7f" "b", "caf\xc3\xa9", "a\xc2\x85" "b", "a\xe2\x80\xa8" "b",
+                             "a\xe2\x80\xa9" "b", "a\xe2\x80\xae" "b", "<|im_start|>", "a>b", "a|b", "a\"b", "a'b"}) {
+        why.clear();
+        CHECK(!check_text(bad, why));
+        CHECK(why.find("ASCII letters, digits") != std::string::npos);
+    }
+    CHECK(!check_text(" padded", why));
+    CHECK(!check_text("padded ", why));
+    CHECK(why == "must not start or end with a space");
 
     CHECK(check_timestamp(0, why));
     CHECK(check_timestamp(T0, why));

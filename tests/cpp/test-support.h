@@ -77,5 +77,7 @@ inline std::vector<const record *> pointers(const std::vector<record> & rs) {
 // The engine on a real model (test-engine-scenario.cpp): after the module
 // cases, which need none.
 void run_engine_scenario(const std::string & model_path);
+// The engine at its bounds and under faults (test-engine-faults.cpp).
+void run_engine_faults(const std::string & model_path);
 
 } // namespace streaminfer_test

@@ -1,6 +1,7 @@
 // Window statistics (window-stats.h): the per-field ones the record table
 // names and each type's derived ones, over hand-made windows.
 
+#include "core-limits.h"
 #include "test-support.h"
 #include "window-stats.h"
 
@@ -95,6 +96,16 @@ TEST_CASE(window_stats_event_spatial) {
     expect(window_stats(RECORD_TYPE_SPATIAL, pointers(sp)),
            {{"total_distance", 5.0}, {"max_speed", 7.0}, {"avg_speed", 6.0}, {"max_turn_rate", 2.0},
             {"current_position.x", 3.0}, {"current_position.y", 4.0}, {"current_heading", 10.0}});
+}
+
+// A full window of the largest counts sums exactly (below 2^53).
+TEST_CASE(window_stats_largest_counts) {
+    const std::vector<record> ev(static_cast<size_t>(MAX_WINDOW_RECORDS),
+                                 make_record(RECORD_TYPE_EVENT, {1, static_cast<double>(MAX_COUNT), 0, 0, 0},
+                                             {"fw-01", "auth"}));
+    const field_map got = window_stats(RECORD_TYPE_EVENT, pointers(ev));
+    CHECK(get_i(got, "total_event_count") == MAX_COUNT * MAX_WINDOW_RECORDS);
+    CHECK(MAX_COUNT * MAX_WINDOW_RECORDS < (int64_t{1} << 53));
 }
 
 } // namespace

@@ -136,6 +136,6 @@ routes = [
     APIRoute(
         "POST", "/v1/sessions/{session_id}/append", append_text, tag=TAG, errors=[ContextFull, TextTooLong]
     ),
-    APIRoute("POST", "/v1/sessions/{session_id}/mark_prefix", mark_prefix, tag=TAG),
+    APIRoute("POST", "/v1/sessions/{session_id}/mark_prefix", mark_prefix, tag=TAG, errors=[ContextFull]),
     APIRoute("GET", "/v1/sessions/{session_id}/slots", session_slots, tag=TAG),
 ]
