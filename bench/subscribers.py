@@ -118,6 +118,15 @@ class Crowd:
             while not all(m.connected or m.error for m in batch) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
 
+    async def settle(self, quiet_s: float = 3.0, limit_s: float = 120.0) -> None:
+        """Until no event arrived for ``quiet_s`` seconds: the last ones still in flight."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            last = max((t for m in self.members for t in m.versions.values()), default=0.0)
+            if time.monotonic() - last > quiet_s:
+                return
+            await asyncio.sleep(0.5)
+
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
@@ -144,7 +153,7 @@ def run_crowd(base: str, session_id: str, n: int, ready: Any, stop: Any, result:
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)  # the last events in flight
+        await crowd.settle()
         await crowd.close()
         result.put(crowd.summary())
 
