@@ -115,6 +115,9 @@ MEASUREMENTS = (
     Measurement("cachehit", "peer", "/generate answered from a fresh flash answer: in process and over HTTP"),
     Measurement("builds", "", "ingest of the native build vs the portable build and its CPU variants"),
     Measurement("gpu", "", "on an NVIDIA GPU: a CUDA build beside llama-bench on one synthetic 8B model"),
+    Measurement(
+        "soak", "", "sessions pushed over HTTP and WebSocket, slow subscribers: every record counted"
+    ),
     Measurement("fuzz", "", "schema-driven fuzzing of every REST route: responses >= 500, crashes, RSS"),
     Measurement("connections", "", "thousands of idle SSE/WebSocket subscribers: memory, push ack, delivery"),
 )

@@ -90,13 +90,14 @@ async def _guarded(coro: Any, out: Arrivals) -> None:
 class Crowd:
     """``n`` subscribers of one session, alternately SSE and WebSocket, read in the background."""
 
-    def __init__(self, base: str, session_id: str, n: int, delay_s: float = 0.0) -> None:
+    def __init__(self, base: str, session_id: str, n: int, delay_s: float = 0.0, offset: int = 0) -> None:
         host, port = base.removeprefix("http://").split(":")
         self.host, self.port = host, int(port)
         self.path = f"/v1/sessions/{session_id}/events"
         self.ws_url = f"ws://{host}:{port}/v1/sessions/{session_id}/ws"
         self.n = n
         self.delay_s = delay_s
+        self.offset = offset  # the first subscriber is SSE when even, WebSocket when odd
         self.members: list[Arrivals] = []
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -106,7 +107,7 @@ class Crowd:
         for start in range(0, self.n, CONNECT_BATCH):
             batch: list[Arrivals] = []
             for i in range(start, min(self.n, start + CONNECT_BATCH)):
-                out = Arrivals("sse" if i % 2 == 0 else "ws")
+                out = Arrivals("sse" if (i + self.offset) % 2 == 0 else "ws")
                 reading = (
                     _read_sse(self.host, self.port, self.path, out, self.delay_s)
                     if out.kind == "sse"
