@@ -115,6 +115,11 @@ MEASUREMENTS = (
     Measurement("cachehit", "peer", "/generate answered from a fresh flash answer: in process and over HTTP"),
     Measurement("builds", "", "ingest of the native build vs the portable build and its CPU variants"),
     Measurement("gpu", "", "on an NVIDIA GPU: a CUDA build beside llama-bench on one synthetic 8B model"),
+    Measurement(
+        "soak", "", "sessions pushed over HTTP and WebSocket, slow subscribers: every record counted"
+    ),
+    Measurement("fuzz", "", "schema-driven fuzzing of every REST route: responses >= 500, crashes, RSS"),
+    Measurement("connections", "", "thousands of idle SSE/WebSocket subscribers: memory, push ack, delivery"),
 )
 
 # argparse keyword arguments of every option a measurement may take, by dest.
@@ -159,7 +164,7 @@ def usage() -> str:
         "groups (every measurement of the group, one run, one JSON file; --only NAME ... for some):",
     ]
     lines += [f"  {g.name:<12} {g.summary}" for g in GROUPS]
-    for g in (*GROUPS, Group("", "", "", "builds and GPUs, each build in a process of its own")):
+    for g in (*GROUPS, Group("", "", "", "tools with their own options and processes")):
         lines += ["", f"{g.section}:"]
         lines += [f"  {m.name:<12} {m.summary}" for m in members(g.name)]
     return "\n".join(lines)

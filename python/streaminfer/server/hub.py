@@ -6,18 +6,26 @@ them: ``flash_ready`` / ``data_updated`` / ``error`` by ``session_id`` to every 
 of that session, ``token`` / ``generate_done`` / ``generate_error`` by
 ``request_id`` to the request's waiter.
 
-Everything here runs on the event loop thread. Subscriber queues are bounded:
-a subscriber that falls behind loses its oldest events, and the loop never
-waits for it. A ``None`` in a queue means "the session is gone, stop".
+Everything here runs on the event loop thread. A session event is turned into
+its wire forms once (``SharedEvent``), and every subscriber is handed the same
+bytes. Handing it out never awaits a subscriber; with thousands of them it is
+done ``FANOUT_SLICE`` subscribers per turn of the loop, so that pushes and other
+requests are answered in between. Subscriber queues are bounded: a subscriber
+that falls behind loses its oldest events (counted), and the loop never waits
+for it. A ``None`` in a queue means "the session is gone, stop".
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from streaminfer.server import views
+from streaminfer.server.sse import dumps, frame
 
 if TYPE_CHECKING:
     from streaminfer._core import Engine
@@ -30,38 +38,82 @@ REQUEST_EVENTS = frozenset({"token", "generate_done", "generate_error"})
 # Why a subscription ended (a WebSocket's close reason).
 SESSION_DELETED = "session deleted"
 SERVER_STOPPING = "server stopping"
+# Subscribers offered an event per turn of the loop: each offer wakes one writer,
+# so a turn stays around a millisecond however many subscribers a session has.
+FANOUT_SLICE = 128
+
+
+class SharedEvent:
+    """One session event in its wire forms, serialized on first use and shared by every
+    subscriber: an SSE frame, and a WebSocket text frame."""
+
+    __slots__ = ("_sse", "_ws", "data")
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self._sse: bytes | None = None
+        self._ws: str | None = None
+
+    @property
+    def sse(self) -> bytes:
+        if self._sse is None:
+            self._sse = frame(self.data, self.data["type"])
+        return self._sse
+
+    @property
+    def ws_text(self) -> str:
+        if self._ws is None:
+            self._ws = dumps({"type": self.data["type"], "data": self.data})
+        return self._ws
+
+
+Item = SharedEvent | None
 
 
 class Subscription:
-    """One SSE stream's or WebSocket's view of a session's events."""
+    """One SSE stream's or WebSocket's view of a session's events: a bounded queue
+    with one reader."""
 
     def __init__(self, session_id: str, maxsize: int) -> None:
         self.session_id = session_id
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        self.items: deque[Item] = deque()
         self.dropped = 0
-        # Why the stream ended, once ``end`` was called: a WebSocket's close reason.
+        self._waiter: asyncio.Future[None] | None = None
+        # Why the stream ended, once it was ended: a WebSocket's close reason.
         self.end_reason = ""
 
-    def end(self, reason: str) -> None:
-        """The stream is over (``None`` queued, behind the events already there)."""
-        self.end_reason = self.end_reason or reason
-        self.offer(None)
-
-    def offer(self, event: Event | None) -> None:
+    def offer(self, item: Item) -> None:
         """Enqueue without waiting; when full, drop the oldest event to make room."""
-        while True:
-            try:
-                self.queue.put_nowait(event)
-                return
-            except asyncio.QueueFull:
-                try:
-                    self.queue.get_nowait()
-                    self.dropped += 1
-                except asyncio.QueueEmpty:  # pragma: no cover - impossible on one thread
-                    pass
+        if len(self.items) >= self.maxsize:
+            self.items.popleft()
+            self.dropped += 1
+        self.items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    async def get(self) -> Event | None:
-        return await self.queue.get()
+    async def get(self, timeout: float | None = None) -> Item | TimeoutError:
+        """The next item; a ``TimeoutError`` (returned, not raised) after ``timeout`` seconds
+        without one. No task or queue per call: one future, and a timer when idle."""
+        if not self.items:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not self.items:
+                return TimeoutError()
+        return self.items.popleft()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class RequestWaiter:
@@ -88,6 +140,10 @@ class EventHub:
         self._early: dict[int, list[Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fd = -1
+        # (subscribers, item, next index): offers not yet made, oldest first, so that
+        # every subscriber sees the events of its session in order.
+        self._fanout: deque[tuple[tuple[Subscription, ...], Item, int]] = deque()
+        self._pumping = False
         self.events_dispatched = 0
         self.events_unrouted = 0
 
@@ -103,6 +159,7 @@ class EventHub:
             self._loop.remove_reader(self._fd)
         self._loop = None
         self._fd = -1
+        self._pump()  # without a loop: every pending offer now
         self.end_streams()
         for request_id, waiter in self._waiters.items():
             stopping = {
@@ -115,8 +172,7 @@ class EventHub:
     def end_streams(self) -> None:
         """End every SSE stream and WebSocket (the server is stopping)."""
         for subs in self._subscribers.values():
-            for sub in subs:
-                sub.end(SERVER_STOPPING)
+            self._end(subs, SERVER_STOPPING)
 
     def drain(self) -> None:
         """Reader callback: take every pending event and route it."""
@@ -135,8 +191,12 @@ class EventHub:
         self.events_dispatched += 1
         kind = event.get("type")
         if kind in SESSION_EVENTS:
-            for sub in self._subscribers.get(str(event.get("session_id")), ()):
-                sub.offer(event)
+            subs = self._subscribers.get(str(event.get("session_id")))
+            data = views.session_event(event)
+            if data is None:
+                self.events_unrouted += 1
+            elif subs:
+                self._fan_out(subs, SharedEvent(data))
         elif kind in REQUEST_EVENTS:
             request_id = event.get("request_id", -1)
             waiter = self._waiters.get(request_id)
@@ -148,6 +208,35 @@ class EventHub:
                 self.events_unrouted += 1
         else:
             self.events_unrouted += 1
+
+    def _end(self, subs: set[Subscription], reason: str) -> None:
+        """End these streams (``None`` queued behind the events already there), saying why."""
+        for sub in subs:
+            sub.end_reason = sub.end_reason or reason
+        self._fan_out(subs, None)
+
+    def _fan_out(self, subs: set[Subscription], item: Item) -> None:
+        self._fanout.append((tuple(subs), item, 0))
+        if not self._pumping:
+            self._pump()
+
+    def _pump(self) -> None:
+        """Make up to FANOUT_SLICE pending offers (all of them without a loop), then come
+        back on the loop's next turn for the rest."""
+        budget = FANOUT_SLICE if self._loop is not None else -1
+        while self._fanout and budget != 0:
+            subs, item, start = self._fanout[0]
+            end = len(subs) if budget < 0 else min(len(subs), start + budget)
+            for sub in subs[start:end]:
+                sub.offer(item)
+            budget = budget if budget < 0 else budget - (end - start)
+            if end == len(subs):
+                self._fanout.popleft()
+            else:
+                self._fanout[0] = (subs, item, end)
+        self._pumping = bool(self._fanout) and self._loop is not None
+        if self._pumping and self._loop is not None:
+            self._loop.call_soon(self._pump)
 
     # -- subscribers ------------------------------------------------------
     @contextmanager
@@ -211,8 +300,9 @@ class EventHub:
     # -- session end ----------------------------------------------------------
     def close_session(self, session_id: str, reason: str) -> None:
         """Tell every subscriber and waiter of a session that it is gone."""
-        for sub in self._subscribers.get(session_id, ()):
-            sub.end(SESSION_DELETED)
+        subs = self._subscribers.get(session_id)
+        if subs:
+            self._end(subs, SESSION_DELETED)
         for waiter in list(self._waiters.values()):
             if waiter.session_id == session_id:
                 waiter.queue.put_nowait(

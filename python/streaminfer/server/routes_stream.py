@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -71,16 +70,13 @@ async def _event_frames(rt: Runtime, hub: EventHub, session_id: str) -> AsyncIte
                 "connected",
             )
             while True:
-                try:
-                    event = await asyncio.wait_for(sub.get(), ping_interval)
-                except asyncio.TimeoutError:
+                item = await sub.get(ping_interval)
+                if isinstance(item, TimeoutError):
                     yield PING
                     continue
-                if event is None:  # the session was deleted, or the server is stopping
+                if item is None:  # the session was deleted, or the server is stopping
                     return
-                data = views.session_event(event)
-                if data is not None:
-                    yield frame(data, data["type"])
+                yield item.sse
     except NotFound:  # deleted between the response start and the first frame
         return
 

@@ -334,6 +334,9 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         ws_max_size=config.max_ws_frame_bytes,
+        # Every subscriber gets the same serialized event; compressing it per socket
+        # would cost the loop as much again for each of them.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
         access_log=args.log_level in ("debug", "trace"),
     )

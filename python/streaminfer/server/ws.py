@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
 
-from streaminfer.server import schemas, views
+from streaminfer.server import schemas
 from streaminfer.server.errors import APIError, BodyTooLarge, InvalidField
 from streaminfer.server.hub import SESSION_DELETED, Subscription
 from streaminfer.server.registry import SessionEntry, now_ms
@@ -92,12 +92,12 @@ class Connection:
     async def event_loop(self) -> None:
         """The session's events, until the session goes away."""
         while True:
-            event = await self.sub.get()
-            if event is None:
+            item = await self.sub.get()
+            if item is None:
                 return
-            data = views.session_event(event)
-            if data is not None:
-                await self.send(data["type"], data)
+            if not isinstance(item, TimeoutError):
+                async with self._send_lock:
+                    await self.ws.send_text(item.ws_text)
 
 
 async def _deny(ws: WebSocket, exc: APIError) -> None:
