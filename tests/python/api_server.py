@@ -32,6 +32,8 @@ STARTUP_TIMEOUT_S = 300.0
 API_KEYS = ("key-one-" + secrets.token_hex(8), "key-two-" + secrets.token_hex(8))
 AUTH_MAX_SESSIONS = 2
 HEALTH_PATH = "/v1/health"
+# The base URL of in-process test clients: a Host the app answers (see --allowed-hosts).
+LOOPBACK = f"http://{launch.HOST}"
 # The header of a raw JSON body (httpx writes it only for json=).
 JSON = {"content-type": "application/json"}
 

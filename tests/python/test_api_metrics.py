@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import RunningServer, records, serving, session, wait_answered
+from api_server import LOOPBACK, RunningServer, records, serving, session, wait_answered
 from engine_helpers import LATENCY_STAGES
 from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families
@@ -122,7 +122,7 @@ def test_counts_are_exact_after_a_known_workload(small_queue_server: RunningServ
 
 def test_no_metrics_turns_the_route_off() -> None:
     app = create_app(ServerConfig(model_path="unused.gguf", metrics=False))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOOPBACK) as client:
         assert client.get("/metrics").status_code == 404
-    with TestClient(create_app(ServerConfig(model_path="unused.gguf"))) as client:
+    with TestClient(create_app(ServerConfig(model_path="unused.gguf")), base_url=LOOPBACK) as client:
         assert client.get("/metrics").status_code == 200

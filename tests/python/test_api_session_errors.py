@@ -1,16 +1,20 @@
-"""A session's decode failures reach its SSE and WebSocket subscribers, and its counts reconcile."""
+"""A session's core errors reach its SSE and WebSocket subscribers, and its counts reconcile."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from collections.abc import Iterator
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
-from api_server import RunningServer, records, session, sse_events
+from api_server import records, session
 from polling import WAIT_S, wait_for
-from websockets.sync.client import ClientConnection, connect
+
+from streaminfer.server.hub import EventHub, SharedEvent
+
+if TYPE_CHECKING:
+    from streaminfer._core import Engine
 
 SMALL_CONTEXT = 512
 BURST = 40  # far more records than a 512-token context's window holds
@@ -37,45 +41,44 @@ def test_status_reconciles_with_skipped(client: httpx.Client) -> None:
         assert stats["total_enqueued"] == stats["items_processed"] + stats["skipped"] + queued
 
 
-def _sse_until(frames: Iterator[tuple[str | None, dict[str, Any] | None, str]], event: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    for name, data, _ in frames:
-        if name == event and data is not None:
-            return data
-        assert time.monotonic() < deadline, f"no {event} event within {WAIT_S:g} s"
-    raise AssertionError(f"the stream ended before an {event} event")
+class ErrorSource:
+    """The engine's side of the hub, holding one ``error`` event as the core emits it
+    (session.cpp's "error" events). No input makes decoding fail any more (contexts keep
+    room for every answer, records are checked before they are queued), so the event is
+    handed in here."""
+
+    def __init__(self, session_id: str) -> None:
+        self._read, self._write = os.pipe()
+        self.events = [{"type": "error", "session_id": session_id, "message": "llama_decode failed"}]
+
+    @property
+    def event_fd(self) -> int:
+        return self._read
+
+    def poll_events(self) -> list[dict[str, Any]]:
+        taken, self.events = self.events, []
+        return taken
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
 
 
-def _ws_until(ws: ClientConnection, kind: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        if frame["type"] == kind:
-            data: dict[str, Any] = frame["data"]
-            return data
+def test_a_core_error_event_reaches_subscribers_as_sse_and_websocket_frames() -> None:
+    async def scenario() -> tuple[bytes, str]:
+        source = ErrorSource("sess_a")
+        hub = EventHub(cast("Engine", source))
+        with hub.subscribe("sess_a") as sub, hub.subscribe("sess_b") as other:
+            hub.start(asyncio.get_running_loop())  # drains what the engine holds
+            item = await sub.get(timeout=WAIT_S)
+            assert isinstance(item, SharedEvent)
+            assert not other.items  # routed by session
+            hub.stop()
+        source.close()
+        return item.sse, item.ws_text
 
-
-def test_decode_error_reaches_sse_and_websocket(api_server: RunningServer) -> None:
-    """A flash question that fits the prefix's budget but not after a full window makes the
-    flash run's llama_decode fail: the session's subscribers get an ``error`` event."""
-    with api_server.client() as client, session(client, "ohlcv", context_size=SMALL_CONTEXT) as sid:
-        client.post(f"/v1/sessions/{sid}/stream/push", json={"data": records("ohlcv", BURST)})
-        _settled(client, sid)
-        long_question = "Is " + "the close price above the open price and " * 35 + "?"
-        with (
-            client.stream("GET", f"/v1/sessions/{sid}/events") as response,
-            connect(f"{api_server.ws_base}/v1/sessions/{sid}/ws", open_timeout=WAIT_S) as ws,
-        ):
-            frames = sse_events(response.iter_lines())
-            assert next(frames)[0] == "connected"
-            assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "connected"
-            flash = {"query": long_question, "max_tokens": 1}
-            registered = client.post(f"/v1/sessions/{sid}/flash", json=flash)
-            assert registered.status_code == 200, registered.text
-            over_sse = _sse_until(frames, "error")
-            over_ws = _ws_until(ws, "error")
-        for data in (over_sse, over_ws):
-            assert data["type"] == "error"
-            assert isinstance(data["message"], str) and "llama_decode" in data["message"]
-        status = client.get(f"/v1/sessions/{sid}/stream/status").json()
-        assert status["streaming"]["error"] is True
+    sse, ws_text = asyncio.run(scenario())
+    assert sse.startswith(b"event: error\n")
+    data = json.loads(sse.split(b"data: ", 1)[1])
+    assert data == {"type": "error", "message": "llama_decode failed"}
+    assert json.loads(ws_text) == {"type": "error", "data": data}

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from api_server import LOOPBACK
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -254,7 +255,7 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def test_error_shapes_for_api_errors_routing_and_bugs() -> None:
-    with TestClient(_app(), raise_server_exceptions=False) as client:
+    with TestClient(_app(), base_url=LOOPBACK, raise_server_exceptions=False) as client:
         assert client.get("/v1/thing").json() == {"ok": True}
         assert _error(client.get("/v1/thing", params={"kind": "api"}), 413)["message"] == "too big"
         assert _error(client.get("/v1/nowhere"), 404)["type"] == "not_found_error"
@@ -265,7 +266,7 @@ def test_error_shapes_for_api_errors_routing_and_bugs() -> None:
 
 def test_api_key_middleware() -> None:
     keys = ("alpha", "beta")
-    with TestClient(_app(keys)) as client:
+    with TestClient(_app(keys), base_url=LOOPBACK) as client:
         assert client.get("/v1/health").status_code == 200  # exempt
         missing = _error(client.get("/v1/thing"), 401)
         assert missing["type"] == "authentication_error"
@@ -285,7 +286,7 @@ def test_api_key_middleware() -> None:
 
 def test_app_without_a_loadable_model_answers_503() -> None:
     app = create_app(ServerConfig(model_path="/nonexistent/model.gguf"))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, base_url=LOOPBACK, raise_server_exceptions=False) as client:
         for _ in range(100):  # the failed start is recorded almost at once
             if app.state.runtime.error:
                 break
