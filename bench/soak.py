@@ -39,6 +39,7 @@ from bench.workload import fresh_seed, ohlcv_series
 QUESTIONS = ("Is the trend up?", "What was the last close?", "Is volume rising?", "Any gap?")
 SAMPLE_S = 5.0  # RSS sampling period
 DRAIN_S = 300.0  # the longest wait for the queues to empty at the end
+STUCK_S = 20.0  # a queue that has not moved for this long is not going to
 
 
 @dataclass
@@ -150,12 +151,18 @@ def skipped_from_metrics(text: str) -> dict[str, int]:
 
 
 async def reconcile(http: httpx.AsyncClient, sids: list[str], ledger: Ledger) -> list[dict[str, Any]]:
-    """Once the queues are empty (or DRAIN_S passed): every session's counters and checks."""
+    """Once the queues are empty, or have not moved for STUCK_S (or DRAIN_S passed): every
+    session's counters and checks. A queue that stopped moving while not empty is reported."""
     deadline = time.monotonic() + DRAIN_S
-    while time.monotonic() < deadline:
-        sizes = [(await http.get(f"/v1/sessions/{s}/stream/status")).json() for s in sids]
-        if all(s["streaming"]["queue_size"] == 0 for s in sizes):
+    last: list[tuple[int, int]] = []
+    moved_at = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - moved_at < STUCK_S:
+        statuses = [(await http.get(f"/v1/sessions/{s}/stream/status")).json() for s in sids]
+        now = [(s["streaming"]["queue_size"], s["statistics"]["items_processed"]) for s in statuses]
+        if all(size == 0 for size, _ in now):
             break
+        if now != last:
+            last, moved_at = now, time.monotonic()
         await asyncio.sleep(1.0)
     skipped = skipped_from_metrics((await http.get("/metrics")).text)
     rows = []
