@@ -1,6 +1,7 @@
 """Schema-driven fuzzing of every REST route with schemathesis, from the server's own
 ``/openapi.json``: valid and invalid requests, against a live session and against
-made-up session ids.
+made-up session ids, then sequences that follow the document's links from a
+new session to its routes.
 
 ``python -m bench fuzz --requests 100000`` starts ``streaminfer serve`` and sends
 about that many requests; it records every response >= 500 (must be 0), every
@@ -132,7 +133,8 @@ def fuzz(
     progress: Callable[[Tally], None] | None = None,
 ) -> Tally:
     """About ``budget`` requests over every operation, each in four flavours (valid or
-    invalid data, against the live session or a generated id); deterministic for a seed."""
+    invalid data, against the live session or a generated id), deterministic for a seed;
+    then ``budget / 40`` linked sequences (``fuzz_stateful``)."""
     headers = {"Content-Type": "application/json", **(headers or {})}
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json", headers=headers)
     operations = [
@@ -158,10 +160,46 @@ def fuzz(
                 if progress is not None:
                     progress(tally)
             round_seed += 1
+        try:
+            fuzz_stateful(base, max(5, budget // 40), tally, headers)
+        except requests.RequestException as exc:
+            tally.crashes.append(f"a linked sequence: {exc!r}")
     finally:
         target.close()
         http.close()
     return tally
+
+
+def fuzz_stateful(base: str, scenarios: int, tally: Tally, headers: dict[str, str] | None = None) -> None:
+    """Sequences of calls that follow the document's links: a session created, then its
+    routes called with its id (schemathesis' state machine), ``scenarios`` of them, the
+    same ones every run (derandomized)."""
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json", headers=headers)
+    for method, path in UNENDING:
+        schema = schema.exclude(method=method, path=path)
+    machine: Any = schema.as_state_machine()
+
+    class Scenario(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": base, "headers": headers, "timeout": CALL_TIMEOUT_S}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            label = f"{case.method} {case.formatted_path}"
+            tally.requests += 1
+            tally.by_status[response.status_code] += 1
+            if response.status_code >= 500:
+                tally.server_errors.append(f"{label} -> {response.status_code}: {response.text[:300]}")
+
+    run_settings = settings(
+        max_examples=scenarios,
+        stateful_step_count=8,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    Scenario.run(settings=run_settings)
 
 
 # -- the long run ------------------------------------------------------------------

@@ -135,6 +135,23 @@ def _operation(route: APIRoute, writer: SchemaWriter, secured: bool) -> dict[str
     return op
 
 
+def _link_session_routes(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from the new session's ``session_id`` to every route that takes one,
+    so that clients and schema-driven tools can follow a session from its creation."""
+    created = paths.get("/v1/sessions/init", {}).get("post")
+    if created is None:
+        return
+    created["responses"]["200"]["links"] = {
+        op["operationId"]: {
+            "operationId": op["operationId"],
+            "parameters": {"session_id": "$response.body#/session_id"},
+        }
+        for path, ops in paths.items()
+        if "{session_id}" in path
+        for op in ops.values()
+    }
+
+
 def build(routes: list[BaseRoute], *, api_keys: bool) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` (its ``APIRoute`` entries)."""
     from streaminfer.server.auth import EXEMPT_PATHS
@@ -148,6 +165,7 @@ def build(routes: list[BaseRoute], *, api_keys: bool) -> dict[str, Any]:
         if isinstance(route, APIRoute):
             secured = not api_keys or route.path not in EXEMPT_PATHS
             paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, writer, secured)
+    _link_session_routes(paths)
     description = "\n\n".join(
         [
             inspect.cleandoc(__doc__ or "").split("\n\n")[0],
