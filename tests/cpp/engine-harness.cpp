@@ -1,8 +1,21 @@
 #include "engine-harness.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace streaminfer_test {
+
+engine_params test_engine_params(const std::string & model_path, int32_t queue_capacity) {
+    engine_params ep;
+    ep.model_path     = model_path;
+    ep.n_ctx          = 512;
+    ep.n_threads      = 1;
+    if (const char * t = std::getenv("STREAMINFER_TEST_THREADS")) {
+        ep.n_threads = std::atoi(t);
+    }
+    ep.queue_capacity = queue_capacity;
+    return ep;
+}
 
 void event_log::take(const event & ev) {
     const std::string type = get_s(ev.fields, "type");

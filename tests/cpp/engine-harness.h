@@ -23,6 +23,11 @@ namespace streaminfer_test {
 
 using namespace streaminfer;
 
+// The engine the tests run: a 512-token context, STREAMINFER_TEST_THREADS
+// decode threads (1 when unset; see tests/cpp/CMakeLists.txt), and
+// `queue_capacity` records per session.
+engine_params test_engine_params(const std::string & model_path, int32_t queue_capacity);
+
 // Polls `done` every 10 ms until it holds or `limit` passes.
 inline bool wait_until(const std::function<bool()> & done, std::chrono::seconds limit) {
     const auto deadline = clock_type::now() + limit;

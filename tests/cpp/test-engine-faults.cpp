@@ -6,7 +6,6 @@
 
 #include "engine-harness.h"
 
-#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
@@ -15,18 +14,6 @@ namespace {
 
 // Long enough to wait for; the bound only turns a hang into a failure.
 constexpr auto WAIT = std::chrono::seconds(300);
-
-engine_params small_engine(const std::string & model_path, int32_t queue_capacity) {
-    engine_params ep;
-    ep.model_path     = model_path;
-    ep.n_ctx          = 512;
-    ep.n_threads      = 1; // see STREAMINFER_TEST_THREADS in tests/cpp/CMakeLists.txt
-    if (const char * t = std::getenv("STREAMINFER_TEST_THREADS")) {
-        ep.n_threads = std::atoi(t);
-    }
-    ep.queue_capacity = queue_capacity;
-    return ep;
-}
 
 std::vector<record> ohlcv_batch(int64_t first, int64_t n) {
     std::vector<record> out;
@@ -43,7 +30,7 @@ struct rig {
     drainer   drain{eng.events(), log};
     std::thread thread{[this] { drain.run(); }};
 
-    rig(const std::string & model_path, int32_t queue_capacity) : eng(small_engine(model_path, queue_capacity)) {}
+    rig(const std::string & model_path, int32_t queue_capacity) : eng(test_engine_params(model_path, queue_capacity)) {}
     ~rig() {
         drain.stop.store(true);
         thread.join();

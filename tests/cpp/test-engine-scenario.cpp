@@ -9,7 +9,6 @@
 #include "engine-harness.h"
 
 #include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 
@@ -24,21 +23,9 @@ constexpr int     BURST    = 40;
 constexpr int     B_BURSTS = 4; // then b goes away
 constexpr int32_t QUEUE    = 1024;
 
-engine_params params(const std::string & model_path) {
-    engine_params ep;
-    ep.model_path = model_path;
-    ep.n_ctx      = 512;
-    ep.n_threads  = 1; // see STREAMINFER_TEST_THREADS in tests/cpp/CMakeLists.txt
-    if (const char * t = std::getenv("STREAMINFER_TEST_THREADS")) {
-        ep.n_threads = std::atoi(t);
-    }
-    ep.queue_capacity = QUEUE;
-    return ep;
-}
-
 class scenario {
 public:
-    explicit scenario(const std::string & model_path) : eng_(params(model_path)) {}
+    explicit scenario(const std::string & model_path) : eng_(test_engine_params(model_path, QUEUE)) {}
     ~scenario() { stop_clients(); }
 
     void run() {
