@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streaminfer.server.errors import InvalidAPIKey, MissingAPIKey, Unauthorized
+from streaminfer.server.errors import APIError, InvalidAPIKey, MissingAPIKey, Unauthorized
 
 # Health, and the API's own description (nothing in it is secret): open with keys set.
 EXEMPT_PATHS = frozenset({"/v1/health", "/openapi.json", "/docs", "/docs/docs.js", "/docs/docs.css"})
@@ -66,27 +66,42 @@ class APIKeyMiddleware:
             error: Unauthorized = MissingAPIKey("missing API key: send 'Authorization: Bearer <key>'")
         else:
             error = InvalidAPIKey("invalid API key")
-        body = json.dumps(error.body()).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", b'Bearer realm="streaminfer"'),
-        ]
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 401, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await deny_websocket(scope, receive, send, 401, headers, body)
+        challenge = (b"www-authenticate", b'Bearer realm="streaminfer"')
+        await refuse(scope, receive, send, error, challenge, reason="unauthorized")
 
 
-async def deny_websocket(
+async def refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    error: APIError,
+    *extra_headers: tuple[bytes, bytes],
+    reason: str | None = None,
+) -> None:
+    """Answer an HTTP request, or refuse a WebSocket handshake, with ``error``'s status and
+    body; ``reason`` (default: the error's code) is the close reason where a handshake can
+    only be closed."""
+    body = json.dumps(error.body()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra_headers,
+    ]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await _deny_websocket(scope, receive, send, error.status_code, headers, body, reason or error.code)
+
+
+async def _deny_websocket(
     scope: Scope,
     receive: Receive,
     send: Send,
     status: int,
     headers: list[tuple[bytes, bytes]],
     body: bytes,
-    reason: str = "unauthorized",
+    reason: str,
 ) -> None:
     """Refuse a handshake with an HTTP response when the server supports it, else close (1008)."""
     message: Message = await receive()  # websocket.connect

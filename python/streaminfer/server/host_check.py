@@ -12,14 +12,13 @@ is one the server is known by (``--allowed-hosts``), and, when it carries an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streaminfer.server.auth import deny_websocket
+from streaminfer.server.auth import refuse
 from streaminfer.server.errors import APIError, HostNotAllowed, OriginNotAllowed
 
 ANY = "*"
@@ -92,10 +91,4 @@ class HostOriginMiddleware:
         if error is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps(error.body()).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await deny_websocket(scope, receive, send, error.status_code, headers, body, reason=error.code)
+        await refuse(scope, receive, send, error)
