@@ -14,9 +14,9 @@ from api_server import RunningServer, assert_error, records, serving, session
 from polling import WAIT_S, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-# A question the model answers at length, so that a generation is still running when
-# the test acts on it.
-LONG_QUESTION = "Write a long story about these candles, one sentence per candle, then repeat it."
+# A question the model answers at length (counting runs to max_tokens; a story may end
+# early), so that a generation is still running when the test acts on it.
+LONG_QUESTION = "List the numbers from 1 to 300, separated by commas: 1, 2, 3, 4, 5,"
 GENERATE_REQUESTS = "streaminfer_generate_requests_total"
 
 
