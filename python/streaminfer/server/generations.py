@@ -11,9 +11,8 @@ on the event loop thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -30,8 +29,6 @@ from streaminfer.server.schemas import bounded_text
 
 if TYPE_CHECKING:
     from streaminfer._core import Session
-
-T = TypeVar("T")
 
 
 class GenerateSlots:
@@ -77,8 +74,15 @@ def failure(event: Mapping[str, Any]) -> GenerateFailed:
     return GenerateFailed(f"generation failed: {views.as_str(event.get('message')) or 'unknown error'}")
 
 
+# Put in a forgotten generation's queue, so that whoever still reads it stops there:
+# a reader is not cancelled (a cancellation can be lost to a result that comes at the
+# same moment, and a generation's tokens come all the time).
+FORGOTTEN: dict[str, Any] = {"type": "forgotten"}
+
+
 async def _wait_done(waiter: RequestWaiter, timeout: float) -> dict[str, Any]:
-    """The ``generate_done`` event; 503 on a ``generate_error`` or when ``timeout`` passes."""
+    """The ``generate_done`` event; 503 on a ``generate_error`` or when ``timeout`` passes,
+    ``ClientGone`` when the generation was forgotten first (its client left)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -87,6 +91,8 @@ async def _wait_done(waiter: RequestWaiter, timeout: float) -> dict[str, Any]:
         except asyncio.TimeoutError:
             message = f"generation did not finish within {timeout:g} s"
             raise GenerateTimeout(message) from None
+        if event is FORGOTTEN:
+            raise ClientGone()
         if event.get("type") == "generate_done":
             return event
         if event.get("type") == "generate_error":
@@ -94,36 +100,18 @@ async def _wait_done(waiter: RequestWaiter, timeout: float) -> dict[str, Any]:
 
 
 async def _disconnected(request: Request) -> None:
-    """Returns when the client has gone. The body was read before: what the
-    channel says next is ``http.disconnect``."""
+    """Returns when the client has gone. The body was read before: what the channel
+    says next is ``http.disconnect``."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
-
-
-async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """``work``'s result, or ``ClientGone`` (``work`` cancelled) if the client leaves first."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnected(request))
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        raise
-    finally:
-        gone.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    raise ClientGone()
 
 
 async def stream_events(
     waiter: RequestWaiter, ping_interval: float, timeout: float
 ) -> AsyncIterator[dict[str, Any] | None]:
     """A streamed request's events, ``None`` after each ``ping_interval`` of silence (a keep-alive),
-    and a ``generate_error`` of its own after ``timeout`` of silence (then nothing more)."""
+    and a ``generate_error`` of its own after ``timeout`` of silence (then nothing more); it
+    ends when the generation is forgotten."""
     loop = asyncio.get_running_loop()
     last = loop.time()
     while True:
@@ -136,6 +124,8 @@ async def stream_events(
                 return
             yield None
             continue
+        if event is FORGOTTEN:
+            return
         last = loop.time()
         yield event
 
@@ -166,13 +156,20 @@ class Generation:
         self._hub.unwatch(self._id)
         self._session.cancel(self._id)
         self._slots.release(self._session.session_id)
+        self.waiter.queue.put_nowait(FORGOTTEN)
+
+    async def _forget_when_gone(self, request: Request) -> None:
+        await _disconnected(request)
+        self.forget()
 
     async def done(self, request: Request, timeout: float) -> dict[str, Any]:
         """The ``generate_done`` event (503 on failure or timeout; ``ClientGone``, the
         generation cancelled, when the client leaves first)."""
+        watcher = asyncio.ensure_future(self._forget_when_gone(request))
         try:
-            return await unless_disconnected(request, _wait_done(self.waiter, timeout))
+            return await _wait_done(self.waiter, timeout)
         finally:
+            watcher.cancel()
             self.forget()
 
 

@@ -64,13 +64,15 @@ class EventStreamResponse:
         finally:
             writer.cancel()
             listener.cancel()
+            # First, so that the work behind the frames stops even if the writer's
+            # cancellation is lost (asyncio.wait_for can return a result instead).
+            if self.on_close is not None:
+                self.on_close()
             results = await asyncio.gather(writer, listener, return_exceptions=True)
             aclose = getattr(self.frames, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
-            if self.on_close is not None:
-                self.on_close()
         error = results[0]
         if isinstance(error, Exception) and not isinstance(error, OSError):
             logger.error("event stream failed", exc_info=error)
