@@ -42,6 +42,19 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model of random Q4_0 weights, 2 layers of 256 (bench/synthetic_gguf.py, a few
+    hundred kB): it decodes in a blink and answers noise. For the tests that need many
+    events fast, and a layout that ggml repacks for its AVX2 and AVX-512 kernels."""
+    from bench import synthetic_gguf  # needs the gguf package
+
+    path = tmp_path_factory.mktemp("models") / "tiny-q4_0.gguf"
+    shape = synthetic_gguf.Shape(n_layer=2, n_embd=256, n_ff=512, n_head=4, n_head_kv=2, n_vocab=512)
+    synthetic_gguf.create(path, shape)
+    return path
+
+
+@pytest.fixture(scope="session")
 def portable_build() -> PortableBuild:
     """The portable build tree with the C++ tests and its _core (build_helpers.py).
     Building llama.cpp in every CPU variant takes minutes on 2 cores: the first

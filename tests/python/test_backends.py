@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build_helpers import REPO_ROOT
 from engine_helpers import ohlcv_records, wait_idle
 
 from streaminfer import _core
@@ -90,34 +89,6 @@ def test_gpu_layers_without_a_gpu_are_refused(model_path: Path) -> None:
         _core.Engine(str(model_path), n_gpu_layers=99)
 
 
-@pytest.fixture(scope="module")
-def q4_0_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model of random Q4_0 weights (bench/synthetic_gguf.py): a layout that
-    ggml repacks for its AVX2 and AVX-512 kernels."""
-    path = tmp_path_factory.mktemp("models") / "tiny-q4_0.gguf"
-    shape = (
-        "--layers",
-        "2",
-        "--embd",
-        "256",
-        "--ff",
-        "512",
-        "--heads",
-        "4",
-        "--kv-heads",
-        "2",
-        "--vocab",
-        "512",
-    )
-    subprocess.run(
-        [sys.executable, "-m", "bench.synthetic_gguf", str(path), *shape],
-        check=True,
-        capture_output=True,
-        cwd=REPO_ROOT,
-    )
-    return path
-
-
 # In a child process: llama.cpp's log (STREAMINFER_LLAMA_LOG=info) says where the weights went.
 REPACK_PROBE = """
 import json, sys, time
@@ -132,11 +103,11 @@ engine.close()
 """
 
 
-def test_repack_moves_q4_0_weights_into_ggml_layouts_and_keeps_the_answer(q4_0_model: Path) -> None:
+def test_repack_moves_q4_0_weights_into_ggml_layouts_and_keeps_the_answer(tiny_model_path: Path) -> None:
     logits, logs = {}, {}
     for repack in (True, False):
         proc = subprocess.run(
-            [sys.executable, "-c", REPACK_PROBE, str(q4_0_model), str(int(repack))],
+            [sys.executable, "-c", REPACK_PROBE, str(tiny_model_path), str(int(repack))],
             capture_output=True,
             text=True,
             timeout=300,

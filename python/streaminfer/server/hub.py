@@ -83,15 +83,18 @@ class Subscription:
         # Why the stream ended, once it was ended: a WebSocket's close reason.
         self.end_reason = ""
 
-    def offer(self, item: Item) -> None:
-        """Enqueue without waiting; when full, drop the oldest event to make room."""
-        if len(self.items) >= self.maxsize:
+    def offer(self, item: Item) -> bool:
+        """Enqueue without waiting; when full, drop the oldest event to make room (and
+        say so: True)."""
+        full = len(self.items) >= self.maxsize
+        if full:
             self.items.popleft()
             self.dropped += 1
         self.items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        return full
 
     async def get(self, timeout: float | None = None) -> Item | TimeoutError:
         """The next item; a ``TimeoutError`` (returned, not raised) after ``timeout`` seconds
@@ -146,6 +149,9 @@ class EventHub:
         self._pumping = False
         self.events_dispatched = 0
         self.events_unrouted = 0
+        # Events dropped for subscribers that fell behind, since the start (a counter:
+        # it keeps the drops of subscribers that have gone).
+        self.events_dropped = 0
 
     # -- wiring -----------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -228,7 +234,8 @@ class EventHub:
             subs, item, start = self._fanout[0]
             end = len(subs) if budget < 0 else min(len(subs), start + budget)
             for sub in subs[start:end]:
-                sub.offer(item)
+                if sub.offer(item):
+                    self.events_dropped += 1
             budget = budget if budget < 0 else budget - (end - start)
             if end == len(subs):
                 self._fanout.popleft()
@@ -257,8 +264,9 @@ class EventHub:
             return len(self._subscribers.get(session_id, ()))
         return sum(len(subs) for subs in self._subscribers.values())
 
-    def dropped_count(self) -> int:
-        return sum(sub.dropped for subs in self._subscribers.values() for sub in subs)
+    def largest_backlog(self) -> int:
+        """Events waiting for the subscriber furthest behind (at most the queue size)."""
+        return max((len(sub.items) for subs in self._subscribers.values() for sub in subs), default=0)
 
     # -- generate requests --------------------------------------------------
     @contextmanager

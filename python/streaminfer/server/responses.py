@@ -330,6 +330,7 @@ class ServerStats(TypedDict):
     events_dispatched: int
     events_unrouted: int
     events_dropped: int
+    largest_backlog: int
     engine: EngineStats
 
 

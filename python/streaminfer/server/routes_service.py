@@ -42,7 +42,8 @@ async def server_stats(request: Request) -> r.ServerStats:
         "generate_waiters": hub.waiter_count(),
         "events_dispatched": hub.events_dispatched,
         "events_unrouted": hub.events_unrouted,
-        "events_dropped": hub.dropped_count(),
+        "events_dropped": hub.events_dropped,
+        "largest_backlog": hub.largest_backlog(),
         "engine": {"sessions": len(engine.session_ids()), "events_dropped": engine.events_dropped},
     }
 
