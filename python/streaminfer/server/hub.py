@@ -79,7 +79,6 @@ class Subscription:
         self.session_id = session_id
         self.maxsize = maxsize
         self.items: deque[Item] = deque()
-        self.dropped = 0
         self._waiter: asyncio.Future[None] | None = None
         # Why the stream ended, once it was ended: a WebSocket's close reason.
         self.end_reason = ""
@@ -90,7 +89,6 @@ class Subscription:
         full = len(self.items) >= self.maxsize
         if full:
             self.items.popleft()
-            self.dropped += 1
         self.items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
