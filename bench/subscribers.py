@@ -38,6 +38,8 @@ class Arrivals:
     kind: str  # "sse" or "ws"
     versions: dict[int, float] = field(default_factory=dict)
     connected: bool = False
+    # The session's data_version when it subscribed: it is owed every later one.
+    since: int = 0
     error: str = ""
 
 
@@ -59,7 +61,7 @@ async def _read_sse(host: str, port: int, path: str, out: Arrivals, delay_s: flo
             if line.startswith(b"data: "):
                 data = json.loads(line[6:])
                 if data.get("type") == "connected":
-                    out.connected = True
+                    out.connected, out.since = True, int(data["data_version"])
                 elif data.get("type") == "data_updated":
                     out.versions[int(data["data_version"])] = time.monotonic()
                     if delay_s:
@@ -73,7 +75,7 @@ async def _read_ws(url: str, out: Arrivals, delay_s: float) -> None:
         async for raw in ws:
             frame = json.loads(raw)
             if frame["type"] == "connected":
-                out.connected = True
+                out.connected, out.since = True, int(frame["data"]["data_version"])
             elif frame["type"] == "data_updated":
                 out.versions[int(frame["data"]["data_version"])] = time.monotonic()
                 if delay_s:
@@ -138,7 +140,13 @@ class Crowd:
         """Per subscriber: its kind, whether it connected, its error, and its arrivals."""
         return {
             "members": [
-                {"kind": m.kind, "connected": m.connected, "error": m.error, "versions": m.versions}
+                {
+                    "kind": m.kind,
+                    "connected": m.connected,
+                    "since": m.since,
+                    "error": m.error,
+                    "versions": m.versions,
+                }
                 for m in self.members
             ]
         }
