@@ -263,9 +263,9 @@ class EventHub:
             return len(self._subscribers.get(session_id, ()))
         return sum(len(subs) for subs in self._subscribers.values())
 
-    def settled(self) -> bool:
-        """No event waits to be offered to a subscriber, nor in a subscriber's queue."""
-        return not self._fanout and self.largest_backlog() == 0
+    def fanning_out(self) -> bool:
+        """Some event still waits to be offered to some of its subscribers."""
+        return bool(self._fanout)
 
     def largest_backlog(self) -> int:
         """Events waiting for the subscriber furthest behind (at most the queue size)."""
