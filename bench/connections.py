@@ -12,7 +12,7 @@ fan-out's own delay), and the events each subscriber missed (must be 0).
 The open-file limit: each subscriber holds one descriptor in the server and one in
 a client process. The benchmark raises its soft RLIMIT_NOFILE to the hard limit
 (children inherit it); a hard limit below the subscriber count plus a few hundred
-must be raised by the user (README "Limits").
+must be raised by the user (README, below the serve options).
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ def main(argv: list[str]) -> int:
     limit = raise_open_files(max(args.subscribers) + 512)
     if limit < max(args.subscribers) + 64:
         raise SystemExit(
-            f"fanout-cost: the open-file limit is {limit}; raise the hard limit (README, Limits)"
+            f"fanout-cost: the open-file limit is {limit}; raise its hard limit (README, serve options)"
         )
     rows, results = [], []
     with tempfile.TemporaryDirectory() as tmp:
