@@ -104,23 +104,21 @@ def test_deleting_a_session_during_a_flash_run_and_a_plain_generate(server: Runn
 def test_sigterm_with_live_streams_exits_within_5_s(model_path: Path) -> None:
     with serving(model_path) as live, live.client() as client:
         sid = str(client.post("/v1/sessions/init", json={"type": "ohlcv"}).json()["session_id"])
-        events = httpx.Client(base_url=live.base_url, trust_env=False, timeout=30)
-        sse = events.send(events.build_request("GET", f"/v1/sessions/{sid}/events"), stream=True)
-        assert next(sse.iter_lines()).startswith("event: connected")
-        socket = connect(f"{live.ws_base}/v1/sessions/{sid}/ws")
-        assert json.loads(socket.recv(timeout=30))["type"] == "connected"
-        body = {"prompt": "Write a long story.", "max_tokens": LONG_ANSWER, "stream": True}
-        request = events.build_request("POST", f"/v1/sessions/{sid}/generate", json=body)
-        generating = events.send(request, stream=True)
-        assert next(line for line in generating.iter_lines() if line.startswith("data:"))
-        try:
+        with (
+            httpx.Client(base_url=live.base_url, trust_env=False, timeout=30) as events,
+            connect(f"{live.ws_base}/v1/sessions/{sid}/ws") as socket,
+        ):
+            sse = events.send(events.build_request("GET", f"/v1/sessions/{sid}/events"), stream=True)
+            assert next(sse.iter_lines()).startswith("event: connected")
+            assert json.loads(socket.recv(timeout=30))["type"] == "connected"
+            body = {"prompt": "Write a long story.", "max_tokens": LONG_ANSWER, "stream": True}
+            request = events.build_request("POST", f"/v1/sessions/{sid}/generate", json=body)
+            generating = events.send(request, stream=True)
+            assert next(line for line in generating.iter_lines() if line.startswith("data:"))
             started = time.monotonic()
             live.process.send_signal(signal.SIGTERM)
             live.process.wait(timeout=30)
             took = time.monotonic() - started
-        finally:
-            socket.close()
-            events.close()
         assert took < 5.0, f"exited after {took:.1f} s"
 
 
