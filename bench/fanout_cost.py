@@ -60,6 +60,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 @contextmanager
 def in_process_server(model: Path) -> Iterator[tuple[int, asyncio.AbstractEventLoop, EventHub]]:
+    """The real app on uvicorn (uvloop) on loopback, in a thread of this process: (port, its
+    loop, its event hub), so that events can be handed to the hub on its loop. Also the
+    stalled-subscriber test's server."""
     port = launch.free_port()
     app = create_app(ServerConfig(model_path=str(model), port=port, ctx_size=1024, threads=1))
     config = uvicorn.Config(

@@ -3,19 +3,18 @@ oldest events past it and counts every one, and the subscribers that read get ev
 
 A socket nobody reads absorbs about 3 MB before the server's writes to it block (the
 kernel grows its send buffer to 4 MB), far more than the model produces in a test. So
-the server runs in this process, the real app on uvicorn on loopback with the tiny
-model, and the session's events are handed to its event hub as the core would hand
-them, thousands of large ones, in steps that the reading subscriber keeps up with. From
-the hub on, everything is the server's own: fan-out, SSE and WebSocket writers, sockets.
-Two clients connect and never read (an SSE stream and a WebSocket), one reads an SSE
-stream. Then the session is deleted, which ends every stream behind its backlog, and the
-stalled clients read what the server kept for them: the newest events, in order, after a
-gap as long as the drops the server counted.
+the server runs in this process (bench.fanout_cost.in_process_server: the real app on
+uvicorn on loopback with the tiny model), and the session's events are handed to its
+event hub as the core would hand them, thousands of large ones, in steps that the
+reading subscriber keeps up with. From the hub on, everything is the server's own:
+fan-out, SSE and WebSocket writers, sockets. Two clients connect and never read (an SSE
+stream and a WebSocket), one reads an SSE stream. Then the session is deleted, which
+ends every stream behind its backlog, and the stalled clients read what the server kept
+for them: the newest events, in order, after a gap as long as the drops it counted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import json
@@ -24,17 +23,14 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
 from api_server import sse_events
 from polling import WAIT_S, wait_for
 
+from bench.fanout_cost import in_process_server
 from streaminfer.server import launch
-from streaminfer.server.app import create_app
-from streaminfer.server.config import ServerConfig
 from streaminfer.server.hub import EventHub
 
 BACKLOG = 256  # events buffered per subscriber (docs/api.md, "Server-sent events")
@@ -42,37 +38,6 @@ EVENTS = 5000
 STEP = 50  # events handed to the hub at once; the reading subscriber catches up in between
 ANSWER = "x" * 2000  # large events: 10 MB in all, three times what a stalled socket absorbs
 RECEIVE_BUFFER = 4096
-
-
-@contextmanager
-def _in_process_server(model_path: Path) -> Iterator[tuple[str, asyncio.AbstractEventLoop, EventHub]]:
-    """The real app on uvicorn in a thread with its own loop: (base URL, loop, hub)."""
-    port = launch.free_port()
-    config = ServerConfig(model_path=str(model_path), port=port, ctx_size=1024, threads=1)
-    app = create_app(config)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=launch.HOST, port=port, log_level="warning", ws_per_message_deflate=False)
-    )
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
-    thread.start()
-    base = f"http://{launch.HOST}:{port}"
-    try:
-        wait_for(lambda: _get(base, "/v1/health").status_code == 200, what="a healthy server")
-        hub = app.state.runtime.hub
-        assert hub is not None
-        yield base, loop, hub
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
-        loop.close()
-
-
-def _get(base: str, path: str) -> httpx.Response:
-    try:
-        return httpx.get(base + path, trust_env=False, timeout=WAIT_S)
-    except httpx.TransportError:
-        return httpx.Response(599)
 
 
 def _stalled_socket(port: int, request: bytes) -> socket.socket:
@@ -161,12 +126,12 @@ def _missed_newest_kept(versions: list[int], who: str) -> int:
 
 def test_stalled_subscribers_lose_their_oldest_events_and_hold_back_no_one(tiny_model_path: Path) -> None:
     with (
-        _in_process_server(tiny_model_path) as (base, loop, hub),
-        httpx.Client(base_url=base, trust_env=False, timeout=WAIT_S) as client,
+        in_process_server(tiny_model_path) as (port, loop, hub),
+        httpx.Client(base_url=f"http://{launch.HOST}:{port}", trust_env=False, timeout=WAIT_S) as client,
     ):
         sid = client.post("/v1/sessions/init", json={"type": "ohlcv"}).json()["session_id"]
         path = f"/v1/sessions/{sid}"
-        port = int(base.rsplit(":", 1)[1])
+        base = str(client.base_url).rstrip("/")
         host = f"Host: {launch.HOST}:{port}\r\n"
         stalled_sse = _stalled_socket(port, f"GET {path}/events HTTP/1.1\r\n{host}\r\n".encode())
         key = base64.b64encode(os.urandom(16)).decode()
