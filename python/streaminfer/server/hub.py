@@ -298,13 +298,6 @@ class EventHub:
     def unwatch(self, request_id: int) -> None:
         self._waiters.pop(request_id, None)
 
-    @contextmanager
-    def watching(self, session_id: str, request_id: int) -> Iterator[RequestWaiter]:
-        try:
-            yield self.watch(session_id, request_id)
-        finally:
-            self.unwatch(request_id)
-
     def waiter_count(self) -> int:
         return len(self._waiters)
 
