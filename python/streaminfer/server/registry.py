@@ -134,12 +134,15 @@ class SessionRegistry:
         self._entries.clear()
         return ids
 
+    def is_expired(self, session_id: str, now: int | None = None) -> bool:
+        """The session exists and has been idle for the TTL or longer (never when the TTL is 0)."""
+        entry = self._entries.get(session_id)
+        return entry is not None and self.ttl_s > 0 and entry.idle_s(now) >= self.ttl_s
+
     def expired(self) -> list[str]:
-        """The sessions idle for the TTL or longer (none when the TTL is 0)."""
-        if self.ttl_s <= 0:
-            return []
+        """The sessions idle for the TTL or longer."""
         now = now_ms()
-        return [sid for sid, entry in self._entries.items() if entry.idle_s(now) >= self.ttl_s]
+        return [sid for sid in self._entries if self.is_expired(sid, now)]
 
     def touch(self, session_id: str) -> SessionEntry:
         """Look the session up (404) for a read: it counts as a use, but not as work in progress."""

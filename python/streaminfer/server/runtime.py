@@ -128,7 +128,7 @@ class Runtime:
         while True:
             await asyncio.sleep(period)
             for session_id in self.registry.expired():
-                if session_id not in self.registry.expired():  # deleted or used while we awaited
+                if not self.registry.is_expired(session_id):  # deleted or used while we awaited
                     continue
                 logger.info("session %s idle for %g s: deleted", session_id, ttl_s)
                 try:
