@@ -170,4 +170,8 @@ system_info describe_system() {
     return info;
 }
 
+const char * llama_build_id() {
+    return STREAMINFER_LLAMA_BUILD_ID;
+}
+
 } // namespace streaminfer

@@ -44,4 +44,8 @@ struct system_info {
 // Calls ensure_backend() first.
 system_info describe_system();
 
+// What a KV state file's format depends on in this build: a hash of
+// llama.cpp's state (de)serializer sources (CMakeLists.txt computes it).
+const char * llama_build_id();
+
 } // namespace streaminfer

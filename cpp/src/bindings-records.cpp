@@ -91,6 +91,26 @@ record parse_record(record_type type, const py::handle & obj, int64_t index) {
     return rec;
 }
 
+py::dict record_dict(const record & rec) {
+    py::dict out;
+    if (rec.has_timestamp) {
+        out["timestamp"] = rec.timestamp;
+    }
+    for (const field_spec & spec : record_spec(rec.type).fields) {
+        const auto slot = static_cast<size_t>(spec.slot);
+        switch (spec.kind) {
+            case FIELD_KIND_STR:
+                if (!rec.str[slot].empty()) { // an optional string left out
+                    out[spec.name] = to_str(rec.str[slot]);
+                }
+                break;
+            case FIELD_KIND_INT:   out[spec.name] = static_cast<int64_t>(rec.num[slot]); break; // checked: within MAX_COUNT
+            case FIELD_KIND_FLOAT: out[spec.name] = rec.num[slot]; break;
+        }
+    }
+    return out;
+}
+
 record_type parse_type(const std::string & name) {
     record_type t;
     if (!record_type_from_name(name, t)) {

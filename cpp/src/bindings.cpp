@@ -178,6 +178,15 @@ void bind_session(py::module_ & m) {
             py::gil_scoped_release nogil;
             return ps.eng->mark_prefix(ps.s);
         })
+        .def("checkpoint", [](py_session & ps, bool with_kv) {
+            session_checkpoint cp;
+            {
+                py::gil_scoped_release nogil;
+                cp = ps.eng->checkpoint(ps.s, with_kv);
+            }
+            return checkpoint_to_py(ps.s->type(), std::move(cp));
+        }, py::arg("with_kv") = false)
+        .def_property_readonly("restored_from_kv", [](const py_session & ps) { return ps.s->restored_from_kv(); })
         .def("probe", [](py_session & ps, const std::string & prompt, int32_t max_tokens) {
             py::gil_scoped_release nogil;
             return ps.eng->probe(ps.s, prompt, max_tokens);
@@ -231,7 +240,8 @@ void bind_engine(py::module_ & m) {
         })
         .def("create_session", [](std::shared_ptr<engine> & e, const std::string & id, const std::string & type,
                                   const std::string & prompt, int64_t context_size, int64_t window_size,
-                                  std::optional<std::vector<std::pair<std::string, std::optional<int64_t>>>> flash) {
+                                  std::optional<std::vector<std::pair<std::string, std::optional<int64_t>>>> flash,
+                                  const py::object & restore) {
             session_config cfg;
             cfg.id            = id;
             cfg.type          = parse_type(type);
@@ -241,10 +251,14 @@ void bind_engine(py::module_ & m) {
             for (const auto & [query, max_tokens] : flash.value_or(decltype(flash)::value_type{})) {
                 cfg.flash.emplace_back(query, max_tokens.value_or(DEFAULT_FLASH_TOKENS));
             }
+            std::optional<session_checkpoint> plan;
+            if (!restore.is_none()) {
+                plan = checkpoint_from_py(restore, cfg.type); // a copy: the Checkpoint stays usable
+            }
             py::gil_scoped_release nogil;
-            return py_session{e, e->create_session(std::move(cfg))};
+            return py_session{e, e->create_session(std::move(cfg), std::move(plan))};
         }, py::arg("session_id"), py::arg("data_type"), py::arg("prompt") = "", py::arg("context_size") = 0,
-           py::arg("window_size") = 0, py::arg("flash") = py::none())
+           py::arg("window_size") = 0, py::arg("flash") = py::none(), py::arg("restore") = py::none())
         .def("destroy_session", [](engine & e, const std::string & id) {
             py::gil_scoped_release nogil;
             return e.destroy_session(id);
@@ -318,6 +332,7 @@ PYBIND11_MODULE(_core, m) {
 
     bind_records(m);
     bind_results(m);
+    bind_checkpoint(m);
 
     py::class_<model, std::shared_ptr<model>>(m, "Model")
         .def(py::init([](const std::string & path, int32_t n_threads, int32_t n_gpu_layers, bool repack) {

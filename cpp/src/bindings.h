@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace streaminfer {
+struct session_checkpoint;
+}
+
 namespace streaminfer::bindings {
 
 namespace py = pybind11;
@@ -33,8 +37,13 @@ py::dict to_dict(const field_map & fields);
 record_type         parse_type(const std::string & name);          // param_error "type"
 record              parse_record(record_type type, const py::handle & obj, int64_t index);
 std::vector<record> parse_records(record_type type, const py::list & items);
+py::dict            record_dict(const record & rec);                 // parse_record's inverse
 
 void bind_records(py::module_ & m); // record_types(), format_record(), record_header()
 void bind_results(py::module_ & m); // the typed results: SessionState, FlashInfo, ...
+void bind_checkpoint(py::module_ & m); // Checkpoint, LLAMA_BUILD_ID
+py::object                 checkpoint_to_py(record_type type, session_checkpoint cp);
+// param_error ("restore") when the checkpoint is of another record type.
+const session_checkpoint & checkpoint_from_py(const py::handle & obj, record_type type);
 
 } // namespace streaminfer::bindings

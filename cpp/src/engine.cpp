@@ -87,7 +87,7 @@ R engine::on_decode_thread(std::function<R()> fn) {
     }
 }
 
-std::shared_ptr<session> engine::create_session(session_config cfg) {
+std::shared_ptr<session> engine::create_session(session_config cfg, std::optional<session_checkpoint> restore) {
     if (closed()) {
         throw engine_closed_error("the engine is closed");
     }
@@ -118,18 +118,25 @@ std::shared_ptr<session> engine::create_session(session_config cfg) {
             eng.reserved_ids_.erase(id);
         }
     } held{*this, id};
-    auto s = std::make_shared<session>(*model_, *template_, events_, std::move(cfg));
+    auto s = std::make_shared<session>(*model_, *template_, events_, std::move(cfg), std::move(restore));
     // The context is made and, on failure, freed on the decode thread.
     on_decode_thread<bool>([s] {
         s->open();
         return true;
     });
+    bool added = false;
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (!closed()) {
             sessions_.emplace(id, s);
-            return s;
+            added = true;
         }
+    }
+    if (added) {
+        if (s->flash_stale()) { // a restore: its answers are recomputed now
+            scheduler_->notify_flash(s);
+        }
+        return s;
     }
     // close() ran meanwhile and has stopped, or is stopping, the decode
     // thread, which never sees this session again: safe to free here.
@@ -228,6 +235,10 @@ append_result engine::append_text(const std::shared_ptr<session> & s, const std:
 
 prefix_mark engine::mark_prefix(const std::shared_ptr<session> & s) {
     return on_decode_thread<prefix_mark>([s] { return s->run_mark_prefix(); });
+}
+
+session_checkpoint engine::checkpoint(const std::shared_ptr<session> & s, bool with_kv) {
+    return on_decode_thread<session_checkpoint>([s, with_kv] { return s->run_checkpoint(with_kv); });
 }
 
 answer_job engine::probe(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens) {

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -56,7 +57,10 @@ public:
 
     // Decodes the prefix on the decode thread and waits for it. An id in use,
     // or being created by another call, is refused (std::invalid_argument).
-    std::shared_ptr<session> create_session(session_config cfg);
+    // `restore`: a checkpoint (session::run_checkpoint) to bring back instead
+    // of an empty window; its flash queries are answered at once.
+    std::shared_ptr<session> create_session(session_config cfg,
+                                            std::optional<session_checkpoint> restore = std::nullopt);
     bool                     destroy_session(const std::string & id);
     std::shared_ptr<session> find(const std::string & id) const;
     std::vector<std::shared_ptr<session>> sessions() const;
@@ -69,6 +73,7 @@ public:
                          std::vector<std::string> stop);
     append_result append_text(const std::shared_ptr<session> & s, const std::string & text);
     prefix_mark   mark_prefix(const std::shared_ptr<session> & s);
+    session_checkpoint checkpoint(const std::shared_ptr<session> & s, bool with_kv);
     answer_job  probe(const std::shared_ptr<session> & s, const std::string & prompt, int32_t max_tokens);
 
     void close();

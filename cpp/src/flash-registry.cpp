@@ -52,7 +52,7 @@ std::string normalize_question(const std::string & text) {
 }
 
 flash_info flash_registry::add(const std::string & query, int64_t max_tokens, std::vector<token_id> tokens,
-                               int32_t budget) {
+                               int32_t budget, int32_t id) {
     entry e;
     e.key = normalize_question(query);
     if (e.key.empty()) {
@@ -82,7 +82,8 @@ flash_info flash_registry::add(const std::string & query, int64_t max_tokens, st
                                      " for data",
                                  need, budget);
     }
-    e.info.id = next_id_++;
+    e.info.id = id > 0 ? id : next_id_;
+    next_id_  = std::max(next_id_, e.info.id + 1);
     entries_.push_back(std::move(e));
     return entries_.back().info;
 }
@@ -95,6 +96,16 @@ bool flash_registry::remove(int32_t id) {
     }
     entries_.erase(it);
     return true;
+}
+
+int32_t flash_registry::next_id() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return next_id_;
+}
+
+void flash_registry::set_next_id(int32_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_id_ = std::max(next_id_, id);
 }
 
 int32_t flash_registry::count() const {

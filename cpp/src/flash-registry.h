@@ -44,9 +44,15 @@ public:
     // question and answer must leave MIN_DATA_ROOM of; negative skips the
     // check (while a session sizes its window around its initial queries).
     // Throws param_error (empty), duplicate_error, limit_error, context_full_error.
-    flash_info add(const std::string & query, int64_t max_tokens, std::vector<token_id> tokens, int32_t budget);
+    // `id` 0: the next id; a restore passes the id the query had.
+    flash_info add(const std::string & query, int64_t max_tokens, std::vector<token_id> tokens, int32_t budget,
+                   int32_t id = 0);
     bool       remove(int32_t id);
     int32_t    count() const;
+    // The id the next query gets (ids are never reused in a session's life,
+    // restores included).
+    int32_t    next_id() const;
+    void       set_next_id(int32_t id);
     // Tokens the answers take: questions plus answer lengths, at least GENERATE_RESERVE.
     int32_t    reserve() const;
     std::vector<flash_info>   list() const;

@@ -45,13 +45,24 @@ void kv_window::append(window_entry entry) {
 
 int32_t kv_window::freeze() {
     const int32_t frozen = n_records_;
-    for (const window_entry & e : entries_) {
+    for (window_entry & e : entries_) {
         prefix_text_ += e.text;
+        frozen_.push_back(std::move(e));
     }
     entries_.clear();
     n_records_  = 0;
     prefix_end_ = pos_next_;
     return frozen;
+}
+
+void kv_window::restore(std::vector<window_entry> frozen, std::vector<window_entry> window) {
+    for (window_entry & e : frozen) {
+        append(std::move(e));
+    }
+    freeze();
+    for (window_entry & e : window) {
+        append(std::move(e));
+    }
 }
 
 } // namespace streaminfer

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <vector>
 
 struct llama_context;
 
@@ -50,6 +51,11 @@ public:
     // mark_prefix: the whole window becomes part of the prefix.
     int32_t freeze();
 
+    // A restore (session-checkpoint.cpp): the entries that follow the prefix
+    // as set_prefix() left it, decoded at [pos_next, pos_next + tokens):
+    // `frozen` into the prefix, `window` as the window.
+    void restore(std::vector<window_entry> frozen, std::vector<window_entry> window);
+
     int32_t prefix_end() const { return prefix_end_; }
     int32_t pos_next() const { return pos_next_; }
     int32_t n_ctx() const { return n_ctx_; }
@@ -58,6 +64,8 @@ public:
     int32_t data_tokens() const { return pos_next_ - prefix_end_; }
     const std::deque<window_entry> & entries() const { return entries_; }
     const std::string & prefix_text() const { return prefix_text_; }
+    // What mark_prefix froze, oldest first (bounded by the context).
+    const std::vector<window_entry> & frozen() const { return frozen_; }
 
 private:
     int32_t n_ctx_;
@@ -67,6 +75,7 @@ private:
     int32_t n_records_  = 0;
     std::string              prefix_text_;
     std::deque<window_entry> entries_;
+    std::vector<window_entry> frozen_;
 };
 
 } // namespace streaminfer

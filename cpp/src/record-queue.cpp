@@ -22,9 +22,9 @@ push_result record_queue::push(std::vector<record> && records, int64_t accepted_
     // Counted as enqueued before the ring publishes them (the release store
     // of its tail), so no reader ever sees a record processed or skipped that
     // is not yet counted as enqueued; any the ring refuses are taken back.
-    counters_.total_enqueued.fetch_add(n_offer, std::memory_order_relaxed);
+    const int64_t first_seq = counters_.total_enqueued.fetch_add(n_offer, std::memory_order_relaxed);
     for (int64_t i = 0; i < n_offer; ++i) {
-        if (ring_.try_push(queued_record{std::move(records[static_cast<size_t>(i)]), accepted_us})) {
+        if (ring_.try_push(queued_record{std::move(records[static_cast<size_t>(i)]), accepted_us, first_seq + i})) {
             r.pushed += 1;
         }
     }
@@ -67,6 +67,7 @@ drain_result record_queue::drain(const tokenize_fn & tokenize) {
         }
         tr.rec         = std::move(qr.rec);
         tr.accepted_us = qr.accepted_us;
+        tr.seq         = qr.seq;
         const int64_t t1 = steady_us();
         latencies_.tokenize.observe(t1 - t0);
         latencies_.record_wait.observe(t1 - qr.accepted_us);

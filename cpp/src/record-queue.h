@@ -39,6 +39,7 @@ struct push_result {
 struct queued_record {
     record  rec;
     int64_t accepted_us = 0;
+    int64_t seq = 0;         // the session's accepted-record index (total_enqueued before it)
 };
 
 // A record after the tokenization worker: its line and tokens.
@@ -47,6 +48,7 @@ struct tokenized_record {
     std::string           text;
     std::vector<token_id> tokens;
     int64_t               accepted_us = 0; // as queued_record's
+    int64_t               seq = 0;         // as queued_record's
 };
 
 // What one drain moved out of the ring.

@@ -53,6 +53,13 @@ struct live_counters {
     STREAMINFER_SESSION_COUNTERS(STREAMINFER_FIELD)
 #undef STREAMINFER_FIELD
 
+    // A restore, before any other thread sees the counters.
+    void restore(const session_counters & s) {
+#define STREAMINFER_FIELD(name, doc) name.store(s.name, std::memory_order_relaxed);
+        STREAMINFER_SESSION_COUNTERS(STREAMINFER_FIELD)
+#undef STREAMINFER_FIELD
+    }
+
     session_counters snapshot() const {
         session_counters s;
 #define STREAMINFER_FIELD(name, doc) s.name = name.load(std::memory_order_relaxed);

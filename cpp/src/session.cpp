@@ -10,9 +10,11 @@
 
 namespace streaminfer {
 
-session::session(const model & mdl, const prompt_template & tmpl, event_queue & events, session_config cfg)
+session::session(const model & mdl, const prompt_template & tmpl, event_queue & events, session_config cfg,
+                 std::optional<session_checkpoint> restore)
     : model_(mdl), template_(tmpl), events_(events), cfg_(std::move(cfg)),
-      queue_(static_cast<size_t>(std::max(1, cfg_.queue_capacity)), counters_, latencies_), window_(0, 0) {
+      queue_(static_cast<size_t>(std::max(1, cfg_.queue_capacity)), counters_, latencies_),
+      restore_(std::move(restore)), window_(0, 0) {
     if (cfg_.n_ctx < MIN_CONTEXT_SIZE) {
         throw param_error("context_size must be at least " + std::to_string(MIN_CONTEXT_SIZE) + " tokens (got " +
                               std::to_string(cfg_.n_ctx) + ")",
@@ -42,6 +44,12 @@ session::session(const model & mdl, const prompt_template & tmpl, event_queue & 
             e.index = static_cast<int32_t>(i);
             throw;
         }
+    }
+    if (restore_) {
+        for (const flash_info & q : restore_->flash) {
+            register_flash(q.query, q.max_tokens, q.id);
+        }
+        flash_.set_next_id(restore_->next_flash_id);
     }
     const int32_t reserve    = flash_.reserve();
     const int32_t per_record = static_cast<int32_t>(
@@ -160,6 +168,10 @@ void session::open() {
         ctx_ = nullptr;
         throw std::invalid_argument("this model's KV cache cannot shift positions; sliding windows need it");
     }
+    if (restore_) {
+        open_restored();
+        return;
+    }
     if (!decode_tokens(prefix_.tokens, 0)) {
         llama_free(ctx_);
         ctx_ = nullptr;
@@ -190,6 +202,7 @@ void session::run_stream_batch() {
     if (batch.empty()) {
         return;
     }
+    next_seq_ = batch.back().seq + 1;
     const int32_t limit = token_limit();
     {
         std::lock_guard<std::mutex> lock(view_mu_);
@@ -370,7 +383,7 @@ void session::release() {
 
 // ---- any thread ----
 
-flash_info session::register_flash(const std::string & query, int64_t max_tokens) {
+flash_info session::register_flash(const std::string & query, int64_t max_tokens, int32_t id) {
     check_open();
     // window_size_ is 0 only inside the constructor, where the window is
     // sized after the initial queries. The budget is what follows the prefix
@@ -383,7 +396,7 @@ flash_info session::register_flash(const std::string & query, int64_t max_tokens
     std::vector<token_id>       tokens = template_.question(query).tokens;
     std::unique_lock<std::mutex> lock(view_mu_);
     const int32_t budget = window_size_ > 0 ? n_ctx_ - window_.prefix_end() : -1;
-    flash_info added = flash_.add(query, max_tokens, std::move(tokens), budget);
+    flash_info added = flash_.add(query, max_tokens, std::move(tokens), budget, id);
     lock.unlock();
     if (data_version() > 0) {
         flash_.mark_stale();

@@ -82,6 +82,22 @@ struct session_state {
     session_counters counters;
 };
 
+// A session as it can be written down and brought back (session-checkpoint.cpp):
+// what its context holds after the prompt, entry by entry (a record, or
+// appended text), its counters, its flash queries, and optionally the KV
+// cells themselves. A restore decodes the entries again unless `kv_state`
+// loads (same model, llama.cpp and context settings).
+struct session_checkpoint {
+    std::vector<window_entry> frozen;     // what mark_prefix froze, oldest first
+    std::vector<window_entry> window;     // oldest first (n_tokens is recomputed on restore)
+    int64_t                   next_seq = 0; // the first accepted record neither decoded nor skipped
+    int64_t                   data_version = 0;
+    session_counters          counters;
+    std::vector<flash_info>   flash;      // id, query, max_tokens (answers are recomputed)
+    int32_t                   next_flash_id = 1;
+    std::vector<uint8_t>      kv_state;   // llama_state_seq_get_data of the live sequence; empty: none
+};
+
 struct append_result {
     int32_t n_tokens_added = 0;
     int32_t pos_next = 0;
@@ -100,7 +116,10 @@ enum generate_end : int32_t {
 
 class session {
 public:
-    session(const model & mdl, const prompt_template & tmpl, event_queue & events, session_config cfg);
+    // `restore`: a checkpoint to bring back (applied by open()); its records
+    // from next_seq on are the caller's to push again.
+    session(const model & mdl, const prompt_template & tmpl, event_queue & events, session_config cfg,
+            std::optional<session_checkpoint> restore = std::nullopt);
     ~session();
     session(const session &) = delete;
     session & operator=(const session &) = delete;
@@ -119,7 +138,7 @@ public:
     size_t drain_ring();
 
     // ---- decode thread ----
-    void          open();                  // context + prefix (once per lifetime)
+    void          open();                  // context + prefix, or the restore (once per lifetime)
     bool          has_stream_work() const;
     void          run_stream_batch();      // one batch of pending records
     bool          flash_stale() const { return flash_.stale(); }
@@ -134,6 +153,9 @@ public:
     answer_job    run_probe(const std::string & prompt, int32_t max_tokens);
     append_result run_append(const std::string & text);
     prefix_mark   run_mark_prefix();
+    // with_kv: also llama.cpp's state of the live sequence (its size: the KV
+    // cells in use). Between tasks, so no flash copy of the sequence exists.
+    session_checkpoint run_checkpoint(bool with_kv);
     void          release();               // free the KV memory; the session is closed after
 
     // ---- any thread ----
@@ -142,7 +164,7 @@ public:
     // Marks the session closed at once (before release() runs on the decode
     // thread), so a generation in progress stops at its next step.
     void       begin_close() { closed_.store(true, std::memory_order_release); }
-    flash_info register_flash(const std::string & query, int64_t max_tokens);
+    flash_info register_flash(const std::string & query, int64_t max_tokens, int32_t id = 0);
     bool       delete_flash(int32_t id) { return flash_.remove(id); }
     int32_t    flash_count() const { return flash_.count(); }
     std::vector<flash_info>   list_flash() const { return flash_.list(); }
@@ -159,6 +181,9 @@ public:
     // Every latency stage, in STREAMINFER_LATENCY_STAGES order; never waits.
     std::vector<stage_latency> latencies() const { return latencies_.snapshot(); }
     field_map     stats() const;
+    // How open() restored the session: false when there was nothing to
+    // restore, or the KV state did not load and the entries were decoded.
+    bool          restored_from_kv() const { return restored_from_kv_.load(std::memory_order_acquire); }
     std::string   context_text() const;
 
 private:
@@ -170,6 +195,7 @@ private:
     // Decode thread, after the window changed: new data version, stale flash
     // answers, and the data_updated event.
     void    publish_data_update();
+    void    open_restored();               // decode thread, from open()
 
     const model &           model_;
     const prompt_template & template_;
@@ -189,6 +215,11 @@ private:
     // since the last flash run took the records, while the session has flash
     // queries (the fresh_answer stage); max: none.
     int64_t         oldest_unanswered_us_ = std::numeric_limits<int64_t>::max();
+    // Decode thread only: the seq after the last record taken off the queue.
+    int64_t         next_seq_ = 0;
+    // Set by the constructor, taken by open() (decode thread).
+    std::optional<session_checkpoint> restore_;
+    std::atomic<bool> restored_from_kv_{false};
 
     mutable std::mutex view_mu_;                  // guards window_ and the figures below it
     kv_window          window_;                   // written by the decode thread under view_mu_

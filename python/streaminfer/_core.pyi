@@ -28,6 +28,9 @@ MAX_STOP_STRINGS: Final[int]
 MAX_STOP_LENGTH: Final[int]
 """Bytes of one stop string (at least 1)."""
 FLASH_ATTN_MODES: Final[list[str]]
+LLAMA_BUILD_ID: Final[str]
+"""A hash of the llama.cpp sources that write and read sequence state: a checkpoint's
+``kv_state`` loads only into a build with the same id (and the same model file)."""
 LATENCY_BOUNDS_US: Final[list[int]]
 """The latency histograms' finite bucket bounds, microseconds, ascending: 10, 12, 15, 20, 25,
 30, 40, 50, 60, 80 times each power of ten up to 80 s, then 100 s. Inclusive upper bounds
@@ -167,6 +170,50 @@ class FlashInfo:
     data_version: int  # the data the answer saw
     evaluated_at: int  # Unix milliseconds
 
+class Checkpoint:
+    """A session written down (``Session.checkpoint``), or to bring back
+    (``Engine.create_session(restore=...)``). Entries are ``{"record": {...}}`` (a record
+    in the push format) or ``{"text": "..."}`` (appended text), oldest first."""
+
+    def __init__(
+        self,
+        data_type: str,
+        frozen: list[dict[str, Any]],
+        window: list[dict[str, Any]],
+        next_seq: int,
+        data_version: int,
+        counters: dict[str, int],
+        flash: list[tuple[int, str, int]],
+        next_flash_id: int,
+        kv_state: bytes = b"",
+    ) -> None:
+        """Records are checked as by push (RecordError); an entry that is neither a record
+        nor a text is a ParamError."""
+    @property
+    def data_type(self) -> str: ...
+    @property
+    def frozen(self) -> list[dict[str, Any]]:
+        """What mark_prefix froze into the prefix."""
+    @property
+    def window(self) -> list[dict[str, Any]]: ...
+    @property
+    def next_seq(self) -> int:
+        """The first accepted record neither decoded nor skipped (records are numbered from 0 in
+        the order push accepted them): a restore pushes the records from here on again."""
+    @property
+    def data_version(self) -> int: ...
+    @property
+    def counters(self) -> dict[str, int]:
+        """SessionCounters' fields by name."""
+    @property
+    def flash(self) -> list[tuple[int, str, int]]:
+        """(id, query, max_tokens) of each flash query."""
+    @property
+    def next_flash_id(self) -> int: ...
+    @property
+    def kv_state(self) -> bytes:
+        """llama.cpp's state of the live sequence (empty unless taken with_kv)."""
+
 class AppendResult:
     n_tokens_added: int
     pos_next: int
@@ -236,6 +283,12 @@ class Session:
         """Decode raw text into the live context."""
     def mark_prefix(self) -> PrefixMark:
         """Freeze everything decoded so far as the prefix."""
+    def checkpoint(self, with_kv: bool = False) -> Checkpoint:
+        """The session as it stands between two decode tasks (blocks; GIL released).
+        with_kv: also llama.cpp's state of the live sequence (the KV cells in use)."""
+    @property
+    def restored_from_kv(self) -> bool:
+        """The session was restored from a checkpoint's kv_state (not by decoding its entries)."""
     def probe(self, prompt: str, max_tokens: int = 16) -> Answer:
         """Answer now, on the decode thread (blocks; GIL released), like a flash query
         (greedy, stops at a newline). Diagnostics for the equivalence test and benchmarks."""
@@ -312,9 +365,15 @@ class Engine:
         context_size: int = 0,
         window_size: int = 0,
         flash: list[tuple[str, int | None]] | None = None,
+        restore: Checkpoint | None = None,
     ) -> Session:
         """Decode the session's prefix (once, for its lifetime). context_size 0: the engine's.
-        ParamError for a bad type or size (and the flash queries' errors, with their index)."""
+        ParamError for a bad type or size (and the flash queries' errors, with their index).
+
+        restore: bring a checkpoint back (its flash queries with their ids, its counters, its
+        entries) instead of an empty window. Its ``kv_state`` is used when it loads and matches
+        the entries; else the entries are decoded again. What no longer fits slides out, oldest
+        first. The records from ``next_seq`` on are the caller's to push again."""
     def destroy_session(self, session_id: str) -> bool:
         """Free the session's KV memory; False when unknown."""
     def get_session(self, session_id: str) -> Session | None: ...
