@@ -65,6 +65,7 @@ class APIRoute(Route):
         needs_engine: bool = True,
         name: str | None = None,
         produces: str | None = None,
+        consumes: str | None = None,
     ) -> None:
         hints = typing.get_type_hints(handler)
         returned = _members(hints.get("return"))
@@ -74,6 +75,7 @@ class APIRoute(Route):
         self.response_shapes = [tp for tp in returned if typing.is_typeddict(tp)]
         self.streams = EventStreamResponse in returned
         self.produces = produces  # the media type of a handler that returns a plain Response
+        self.consumes = consumes  # the media type of a body the handler reads itself
         self.needs_engine = needs_engine
         self.in_session = "{session_id}" in path
         self.errors = self._all_errors(path, errors)
@@ -97,6 +99,8 @@ class APIRoute(Route):
             errors.append(SessionNotFound)
         if self.body_shape is not None:
             errors += [InvalidJSON, BodyTooLarge, InvalidField, UnsupportedMediaType]
+        if self.consumes is not None:
+            errors.append(BodyTooLarge)
         return sorted(set(errors), key=lambda cls: (cls.status_code, cls.code))
 
     async def _endpoint(self, request: Request) -> Response | EventStreamResponse:

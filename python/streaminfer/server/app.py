@@ -15,6 +15,7 @@ from streaminfer.server import (
     metrics,
     openapi,
     routes_chat,
+    routes_durable,
     routes_flash,
     routes_generate,
     routes_service,
@@ -57,6 +58,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *routes_service.routes,
         *routes_sessions.routes,
+        *routes_durable.routes,
         *routes_stream.routes,
         *routes_flash.routes,
         *routes_generate.routes,

@@ -86,6 +86,11 @@ class ServerConfig:
     session_ttl_s: float = 3600.0
     # Bytes of KV cache all sessions together may hold (Model.kv_bytes); 0: no budget.
     max_kv_bytes: int = field(default_factory=default_max_kv_bytes)
+    # Durable sessions (durable.py): None keeps sessions in memory only.
+    state_dir: str | None = None
+    # When a logged push reaches the disk: "always" (before the ack), "batch" (at most
+    # record_log.BATCH_FSYNC_DELAY_S after it) or "never" (when the OS writes it back).
+    fsync: str = "batch"
     # Prometheus metrics at /metrics (behind the API key when keys are set).
     metrics: bool = True
     log_level: str = "info"

@@ -335,6 +335,40 @@ class ContextAllocFailed(
     pass
 
 
+class StateWriteFailed(
+    InsufficientStorage,
+    code="state_write_failed",
+    when="with `--state-dir`, the session's files could not be written (a full disk, a read-only "
+    "file system); a push answered so is queued but not durable",
+):
+    pass
+
+
+class NoStateDir(
+    Conflict,
+    code="no_state_dir",
+    when="`save` on a server started without `--state-dir`: there is nowhere to save to",
+):
+    pass
+
+
+class InvalidSessionFile(
+    ValidationFailed,
+    code="invalid_session_file",
+    when="`import` of a body that is not a session file (`GET .../export`); the message gives the line",
+):
+    pass
+
+
+@contextmanager
+def state_write_errors() -> Iterator[None]:
+    """A failed write of a session's files as the API error."""
+    try:
+        yield
+    except OSError as exc:
+        raise StateWriteFailed(f"could not write the session's files: {exc}") from exc
+
+
 class ClientGone(Exception):
     """The client closed the connection before its answer was ready; the work was cancelled.
     Nobody reads the response: it is logged and counted as 499 (nginx's convention)."""

@@ -111,6 +111,8 @@ def _operation(route: APIRoute, writer: SchemaWriter, secured: bool) -> dict[str
             "required": required,
             "content": {"application/json": {"schema": writer.schema(route.body_shape, response=False)}},
         }
+    if route.consumes is not None:
+        op["requestBody"] = {"required": True, "content": {route.consumes: {"schema": {"type": "string"}}}}
     content: dict[str, Any] = {}
     for shape in route.response_shapes:
         content["application/json"] = {"schema": writer.schema(shape, response=True)}

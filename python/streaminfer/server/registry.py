@@ -18,6 +18,8 @@ from streaminfer.server.errors import KVMemoryExhausted, MaxSessions, SessionNot
 
 if TYPE_CHECKING:
     from streaminfer._core import Session
+    from streaminfer.server.durable import SessionStore
+    from streaminfer.server.session_file import SessionSpec
 
 
 def now_ms() -> int:
@@ -40,6 +42,9 @@ class SessionEntry:
     kv_bytes: int = 0
     # Idle this long, the session is deleted (0: never).
     ttl_s: float = 0.0
+    # What it was created with (export writes it), and its files with --state-dir.
+    spec: SessionSpec | None = None
+    store: SessionStore | None = None
 
     @property
     def in_use(self) -> bool:

@@ -42,6 +42,15 @@ class SessionCreated(TypedDict):
     pos_max: int
 
 
+class SessionSaved(TypedDict):
+    success: bool
+    data_version: Annotated[int, "The data the checkpoint holds."]
+    window_records: Annotated[int, "Records in the saved window."]
+    pending_records: Annotated[int, "Records logged after the window (queued when it was taken)."]
+    kv_state_bytes: Annotated[int, "Bytes of llama.cpp state saved with it (0: none)."]
+    log_bytes: Annotated[int, "Bytes of the session's record log on disk."]
+
+
 class SessionSummary(TypedDict):
     session_id: str
     n_tokens: Annotated[int, "Tokens in the context: prefix, data and appended text."]

@@ -14,10 +14,11 @@ from streaminfer.server.errors import (
     DuplicateQuery,
     MaxFlashQueries,
     QueryNotFound,
+    StateWriteFailed,
     TextTooLong,
     core_errors,
 )
-from streaminfer.server.runtime import get_runtime, touch_session
+from streaminfer.server.runtime import checkpoint_change, get_runtime, touch_session
 from streaminfer.server.schemas import FlashSpec, bounded_text
 
 
@@ -29,6 +30,7 @@ async def register_flash(request: Request, body: FlashSpec) -> r.FlashRegistered
             query = bounded_text(body["query"], "query")
             # Off the loop: the core tokenizes the query with the GIL released.
             info = await asyncio.to_thread(entry.session.register_flash, query, body.get("max_tokens"))
+        await checkpoint_change(entry)
         return views.flash_registered(info, entry.session.flash_count())
 
 
@@ -52,6 +54,8 @@ async def delete_flash(request: Request) -> r.FlashDeleted:
         with core_errors():
             deleted = entry.session.delete_flash(int(raw_id))
             remaining = entry.session.flash_count()
+        if deleted:
+            await checkpoint_change(entry)
     if not deleted:
         raise not_found
     return {"success": True, "remaining": remaining}
@@ -64,10 +68,14 @@ routes = [
         "/v1/sessions/{session_id}/flash",
         register_flash,
         tag=TAG,
-        errors=[ContextFull, DuplicateQuery, MaxFlashQueries, TextTooLong],
+        errors=[ContextFull, DuplicateQuery, MaxFlashQueries, StateWriteFailed, TextTooLong],
     ),
     APIRoute("GET", "/v1/sessions/{session_id}/flash", list_flash, tag=TAG),
     APIRoute(
-        "DELETE", "/v1/sessions/{session_id}/flash/{query_id}", delete_flash, tag=TAG, errors=[QueryNotFound]
+        "DELETE",
+        "/v1/sessions/{session_id}/flash/{query_id}",
+        delete_flash,
+        tag=TAG,
+        errors=[QueryNotFound, StateWriteFailed],
     ),
 ]

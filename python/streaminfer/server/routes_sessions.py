@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -17,23 +16,13 @@ from streaminfer.server.errors import (
     KVMemoryExhausted,
     MaxFlashQueries,
     MaxSessions,
+    StateWriteFailed,
     TextTooLong,
     core_errors,
 )
-from streaminfer.server.runtime import get_runtime, touch_session
+from streaminfer.server.runtime import checkpoint_change, get_runtime, touch_session
 from streaminfer.server.schemas import AppendBody, EmptyBody, InitBody, bounded_text, flash_specs
-
-if TYPE_CHECKING:
-    from streaminfer._core import Engine
-
-
-def _kv_bytes(engine: Engine, context_size: int) -> int:
-    """The KV bytes a session of ``context_size`` tokens (0: the server's) will hold."""
-    model = engine.model
-    n_ctx = context_size or engine.n_ctx
-    # The core refuses a size outside [1, n_ctx_train]; counted within it, such a request
-    # gets that 422 rather than a 507 for a context it could never have.
-    return model.kv_bytes(min(max(n_ctx, 1), model.n_ctx_train))
+from streaminfer.server.session_file import SessionSpec
 
 
 async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
@@ -45,19 +34,27 @@ async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
     rt = get_runtime(request)
     engine, _ = rt.require()
     flash = flash_specs(body.get("flash", []))
-    kv_bytes = _kv_bytes(engine, body.get("context_size", 0))
+    spec = SessionSpec(
+        body["type"],
+        bounded_text(body.get("prompt", ""), "prompt"),
+        body.get("context_size", 0),
+        body.get("window_size", 0),
+    )
+    kv_bytes = rt.session_kv_bytes(spec.context_size)
     with rt.registry.reserve(kv_bytes) as session_id:
         with core_errors():
             session = await asyncio.to_thread(
                 engine.create_session,
                 session_id,
-                body["type"],
-                bounded_text(body.get("prompt", ""), "prompt"),
-                body.get("context_size", 0),
-                body.get("window_size", 0),
+                spec.type,
+                spec.prompt,
+                spec.context_size,
+                spec.window_size,
                 flash or None,
             )
-        rt.registry.add(session, kv_bytes)
+        entry = rt.registry.add(session, kv_bytes)
+        entry.spec = spec
+    await rt.persist(entry)
     return views.session_created(session_id, session, session.state())
 
 
@@ -92,16 +89,20 @@ async def delete_session(request: Request) -> r.Success:
 async def append_text(request: Request, body: AppendBody) -> r.Appended:
     """Decode text into the context after the data (it is not a record)."""
     rt = get_runtime(request)
-    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors(param="text"):
-        result = await asyncio.to_thread(entry.session.append_text, bounded_text(body["text"], "text"))
+    with rt.registry.use(request.path_params["session_id"]) as entry:
+        with core_errors(param="text"):
+            result = await asyncio.to_thread(entry.session.append_text, bounded_text(body["text"], "text"))
+        await checkpoint_change(entry)
     return views.appended(result)
 
 
 async def mark_prefix(request: Request, body: EmptyBody) -> r.PrefixMarked:
     """Freeze the context so far into the prefix: it never slides out."""
     rt = get_runtime(request)
-    with rt.registry.use(request.path_params["session_id"]) as entry, core_errors():
-        mark = await asyncio.to_thread(entry.session.mark_prefix)
+    with rt.registry.use(request.path_params["session_id"]) as entry:
+        with core_errors():
+            mark = await asyncio.to_thread(entry.session.mark_prefix)
+        await checkpoint_change(entry)
     return views.prefix_marked(mark)
 
 
@@ -126,6 +127,7 @@ routes = [
             KVMemoryExhausted,
             MaxFlashQueries,
             MaxSessions,
+            StateWriteFailed,
             TextTooLong,
         ],
     ),
@@ -134,8 +136,18 @@ routes = [
     APIRoute("GET", "/v1/sessions/{session_id}", session_state, tag=TAG, name="session"),  # as .../state
     APIRoute("DELETE", "/v1/sessions/{session_id}", delete_session, tag=TAG),
     APIRoute(
-        "POST", "/v1/sessions/{session_id}/append", append_text, tag=TAG, errors=[ContextFull, TextTooLong]
+        "POST",
+        "/v1/sessions/{session_id}/append",
+        append_text,
+        tag=TAG,
+        errors=[ContextFull, StateWriteFailed, TextTooLong],
     ),
-    APIRoute("POST", "/v1/sessions/{session_id}/mark_prefix", mark_prefix, tag=TAG, errors=[ContextFull]),
+    APIRoute(
+        "POST",
+        "/v1/sessions/{session_id}/mark_prefix",
+        mark_prefix,
+        tag=TAG,
+        errors=[ContextFull, StateWriteFailed],
+    ),
     APIRoute("GET", "/v1/sessions/{session_id}/slots", session_slots, tag=TAG),
 ]

@@ -9,7 +9,14 @@ from starlette.requests import Request
 from streaminfer.server import responses as r
 from streaminfer.server import views
 from streaminfer.server.api_route import APIRoute
-from streaminfer.server.errors import InvalidRecord, NotFound, TooManyRecords, core_errors
+from streaminfer.server.errors import (
+    InvalidRecord,
+    NotFound,
+    StateWriteFailed,
+    TooManyRecords,
+    core_errors,
+    state_write_errors,
+)
 from streaminfer.server.hub import EventHub
 from streaminfer.server.registry import SessionEntry
 from streaminfer.server.runtime import Runtime, get_runtime, touch_session
@@ -27,7 +34,11 @@ def push_records(entry: SessionEntry, body: PushBody, max_records: int) -> r.Pus
             f"{n} records in one push; the limit is {max_records} (--max-records-per-push)", param="data"
         )
     with core_errors(param="data"):
-        return views.push_result(entry.session.push(body["data"]))
+        result = entry.session.push(body["data"])
+    if entry.store is not None:
+        with state_write_errors():
+            entry.store.log_push(body["data"], result.pushed, result.total_enqueued, entry.session)
+    return views.push_result(result)
 
 
 async def push(request: Request, body: PushBody) -> r.PushResult:
@@ -106,7 +117,7 @@ routes = [
         "/v1/sessions/{session_id}/stream/push",
         push,
         tag=TAG,
-        errors=[InvalidRecord, TooManyRecords],
+        errors=[InvalidRecord, StateWriteFailed, TooManyRecords],
     ),
     APIRoute("GET", "/v1/sessions/{session_id}/stream/status", stream_status, tag=TAG),
     APIRoute("GET", "/v1/sessions/{session_id}/stats", stats, tag=TAG),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from streaminfer.errors import CommandError
 from streaminfer.server.config import MiB, ServerConfig, default_max_kv_bytes
+from streaminfer.server.record_log import BATCH_FSYNC_DELAY_S, FSYNC_MODES
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -244,6 +245,21 @@ def add_serve_parser(subparsers: Subparsers) -> None:
         "0 = no budget (default: half the machine's RAM)",
     )
     parser.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="keep sessions on disk: every acknowledged record, the flash queries and counters survive a "
+        "restart or a crash, and sessions come back on start (default: in memory only)",
+    )
+    parser.add_argument(
+        "--fsync",
+        choices=FSYNC_MODES,
+        default="batch",
+        help="with --state-dir, when a pushed record reaches the disk: always (before the ack), batch "
+        f"(within {BATCH_FSYNC_DELAY_S * 1000:g} ms) or never (when the OS writes it); a record survives a "
+        "crash of the server in every mode, a power loss as this says (default: %(default)s)",
+    )
+    parser.add_argument(
         "--no-metrics",
         dest="metrics",
         action="store_false",
@@ -299,6 +315,8 @@ def serve(args: argparse.Namespace) -> int:
         allowed_origins=args.allowed_origins,
         session_ttl_s=args.session_ttl,
         max_kv_bytes=default_max_kv_bytes() if args.max_kv_memory is None else args.max_kv_memory,
+        state_dir=args.state_dir,
+        fsync=args.fsync,
         metrics=args.metrics,
         log_level=args.log_level,
     )

@@ -87,6 +87,18 @@ def session_created(session_id: str, session: _core.Session, state: _core.Sessio
     }
 
 
+def session_saved(cp: _core.Checkpoint, log_bytes: int) -> r.SessionSaved:
+    """``POST /v1/sessions/{id}/save``."""
+    return {
+        "success": True,
+        "data_version": cp.data_version,
+        "window_records": sum("record" in e for e in cp.window),
+        "pending_records": cp.counters["total_enqueued"] - cp.next_seq,
+        "kv_state_bytes": len(cp.kv_state),
+        "log_bytes": log_bytes,
+    }
+
+
 def session_state(
     session_id: str, entry: SessionEntry, state: _core.SessionState, context_text: str
 ) -> r.SessionState:
