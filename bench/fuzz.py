@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import time
 from collections import Counter
@@ -35,6 +36,14 @@ from schemathesis import GenerationMode
 from bench import OUT_DIR
 
 UNENDING = {("GET", "/v1/sessions/{session_id}/events")}
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
+    """A session file body (import): whatever was generated, as one line of JSON."""
+    return json.dumps(value).encode() + b"\n" if not isinstance(value, bytes) else value
+
+
 CALL_TIMEOUT_S = 120.0  # a /generate of the most tokens allowed, on 2 shared cores
 # Examples per operation and flavour in one round; a long run is many rounds of new
 # seeds. Hypothesis grows its examples through a run, and a run of thousands spends
