@@ -167,9 +167,15 @@ void bind_session(py::module_ & m) {
         .def_property_readonly("data_type", [](const py_session & ps) { return std::string(record_type_name(ps.s->type())); })
         .def_property_readonly("context_size", [](const py_session & ps) { return ps.s->n_ctx(); })
         .def_property_readonly("window_size", [](const py_session & ps) { return ps.s->window_size(); })
-        .def("push", [](py_session & ps, const py::list & records) {
-            return ps.eng->push(*ps.s, parse_records(ps.s->type(), records));
-        }, py::arg("records"))
+        .def("push", [](py_session & ps, const py::list & records, const py::object & before_accept) {
+            accept_hook hook;
+            if (!before_accept.is_none()) {
+                // Called with the GIL held (push never releases it); a Python
+                // exception propagates as itself and the push changes nothing.
+                hook = [&before_accept](int64_t first_seq, int64_t count) { before_accept(first_seq, count); };
+            }
+            return ps.eng->push(*ps.s, parse_records(ps.s->type(), records), hook);
+        }, py::arg("records"), py::arg("before_accept") = py::none())
         .def("append_text", [](py_session & ps, const std::string & text) {
             py::gil_scoped_release nogil;
             return ps.eng->append_text(ps.s, text);

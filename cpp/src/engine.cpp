@@ -180,8 +180,8 @@ std::vector<std::shared_ptr<session>> engine::sessions() const {
     return out;
 }
 
-push_result engine::push(session & s, std::vector<record> && records) {
-    push_result r = s.push(std::move(records));
+push_result engine::push(session & s, std::vector<record> && records, const accept_hook & before_accept) {
+    push_result r = s.push(std::move(records), before_accept);
     if (r.pushed > 0) {
         tokenizer_->notify();
     }

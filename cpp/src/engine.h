@@ -65,7 +65,7 @@ public:
     std::shared_ptr<session> find(const std::string & id) const;
     std::vector<std::shared_ptr<session>> sessions() const;
 
-    push_result push(session & s, std::vector<record> && records);
+    push_result push(session & s, std::vector<record> && records, const accept_hook & before_accept = {});
     flash_info  register_flash(const std::shared_ptr<session> & s, const std::string & query, int64_t max_tokens);
     // max_tokens is clamped to [1, the session's context size]; `stop` is
     // checked (check_stop_strings). After close(): engine_closed_error.

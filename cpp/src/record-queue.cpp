@@ -11,7 +11,7 @@ namespace streaminfer {
 record_queue::record_queue(size_t capacity, live_counters & counters, live_latencies & latencies)
     : capacity_(std::max<size_t>(1, capacity)), ring_(capacity_), counters_(counters), latencies_(latencies) {}
 
-push_result record_queue::push(std::vector<record> && records, int64_t accepted_us) {
+push_result record_queue::push(std::vector<record> && records, int64_t accepted_us, const accept_hook & before_accept) {
     push_result r;
     // The room is read once: other threads only ever shrink the backlog (the
     // producer is the only one that grows it), so it can only be larger by
@@ -19,6 +19,9 @@ push_result record_queue::push(std::vector<record> && records, int64_t accepted_
     const auto n       = static_cast<int64_t>(records.size());
     const auto room    = std::max<int64_t>(0, static_cast<int64_t>(capacity_) - backlog());
     const auto n_offer = std::min(n, room);
+    if (before_accept && n_offer > 0) {
+        before_accept(counters_.total_enqueued.load(std::memory_order_relaxed), n_offer);
+    }
     // Counted as enqueued before the ring publishes them (the release store
     // of its tail), so no reader ever sees a record processed or skipped that
     // is not yet counted as enqueued; any the ring refuses are taken back.

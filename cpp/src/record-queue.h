@@ -61,6 +61,12 @@ struct drain_result {
 // A record's line -> its tokens (the model's tokenizer; tests pass their own).
 using tokenize_fn = std::function<std::vector<token_id>(const std::string & text)>;
 
+// Told, before a push accepts anything, which records it will accept: the
+// first `count` of the batch, numbered from `first_seq`. The server writes
+// them to its log here, so a record is on file before any thread can
+// decode it. If it throws, the push fails whole: nothing queued or counted.
+using accept_hook = std::function<void(int64_t first_seq, int64_t count)>;
+
 class record_queue {
 public:
     // Counts into `counters`: total_enqueued, total_dropped, tokenized, skipped;
@@ -71,10 +77,9 @@ public:
     void set_window(int32_t window) { window_ = static_cast<size_t>(window); }
 
     // Never blocks; what would take the backlog past capacity() is dropped
-    // (counted). Each record
-    // keeps `accepted_us` (steady_us()), read once by the caller: no clock
-    // read per record on the producer's path.
-    push_result push(std::vector<record> && records, int64_t accepted_us);
+    // (counted). Each record keeps `accepted_us` (steady_us()), read once by
+    // the caller: no clock read per record on the producer's path.
+    push_result push(std::vector<record> && records, int64_t accepted_us, const accept_hook & before_accept = {});
     // Formats and tokenizes what the ring holds. A record whose tokenization
     // throws is skipped (counted) and the drain goes on with the next.
     drain_result drain(const tokenize_fn & tokenize);

@@ -86,12 +86,12 @@ void session::check_open() const {
     }
 }
 
-push_result session::push(std::vector<record> && records) {
+push_result session::push(std::vector<record> && records, const accept_hook & before_accept) {
     // The producer's only two clock reads: the entry time is also every
     // record's acceptance time (record_wait, fresh_answer).
     const int64_t t0 = steady_us();
     check_open();
-    push_result r = queue_.push(std::move(records), t0);
+    push_result r = queue_.push(std::move(records), t0, before_accept);
     latencies_.push.observe(steady_us() - t0);
     return r;
 }

@@ -131,7 +131,7 @@ public:
 
     // ---- producer (event loop thread) ----
     // Records must already be checked. Never blocks; a full ring drops.
-    push_result push(std::vector<record> && records);
+    push_result push(std::vector<record> && records, const accept_hook & before_accept = {});
 
     // ---- tokenization worker ----
     // Formats and tokenizes what the ring holds; returns how many it moved.

@@ -9,6 +9,7 @@ becomes readable (an eventfd: the asyncio loop watches it with add_reader).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 DATA_TYPES: Final[list[str]]
@@ -274,9 +275,13 @@ class Session:
     def context_size(self) -> int: ...
     @property
     def window_size(self) -> int: ...
-    def push(self, records: list[Any]) -> PushResult:
+    def push(
+        self, records: list[Any], before_accept: Callable[[int, int], object] | None = None
+    ) -> PushResult:
         """Check every record, then enqueue them all (or none): RecordError names the first
         bad one. Never blocks; what the queue cannot hold is dropped (counted).
+        before_accept(first_seq, count): told which records will be accepted (the first
+        count, numbered from first_seq) before any is queued; if it raises, nothing is.
         Producer side of the ring: call from one thread only (the event loop).
         """
     def append_text(self, text: str) -> AppendResult:

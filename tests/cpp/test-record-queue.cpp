@@ -9,6 +9,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace streaminfer;
@@ -93,6 +94,36 @@ TEST_CASE(record_queue_backlog_bound) {
     const session_counters c = counters.snapshot();
     CHECK(c.total_enqueued == 8);
     CHECK(c.total_dropped == 4);
+}
+
+// The accept hook hears of exactly what the push will accept, before any of
+// it is queued; when it throws, the push changes nothing.
+TEST_CASE(record_queue_accept_hook) {
+    live_counters  counters;
+    live_latencies latencies;
+    record_queue   q(4, counters, latencies);
+    q.set_window(8);
+    std::vector<std::pair<int64_t, int64_t>> heard;
+    const accept_hook note = [&](int64_t first_seq, int64_t count) {
+        CHECK(q.backlog() == first_seq); // nothing of this push is queued yet
+        heard.emplace_back(first_seq, count);
+    };
+    CHECK(q.push(ohlcv_records(3), 1, note).pushed == 3);
+    CHECK(q.push(ohlcv_records(3), 2, note).pushed == 1); // room for one
+    CHECK(q.push(ohlcv_records(2), 3, note).pushed == 0); // full: not called
+    CHECK(heard.size() == 2);
+    CHECK(heard[0] == std::make_pair(int64_t{0}, int64_t{3}));
+    CHECK(heard[1] == std::make_pair(int64_t{3}, int64_t{1}));
+
+    live_counters refusing_counters;
+    record_queue  refusing(4, refusing_counters, latencies);
+    const accept_hook fail = [](int64_t, int64_t) { throw std::runtime_error("disk full"); };
+    CHECK_THROWS(refusing.push(ohlcv_records(2), 4, fail), std::runtime_error);
+    const session_counters c = refusing_counters.snapshot();
+    CHECK(refusing.backlog() == 0);
+    CHECK(refusing.ring_size() == 0);
+    CHECK(c.total_enqueued == 0);
+    CHECK(c.total_dropped == 0);
 }
 
 // A record whose tokenization throws was popped: it is skipped, counted, the

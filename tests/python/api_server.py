@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,18 +71,35 @@ def serve_args(model_path: Path | str, port: int, *extra: str) -> list[str]:
     return launch.serve_command(model_path, port, *small, *extra)
 
 
+# Sets RLIMIT_FSIZE to argv[1], then becomes argv[2:] (the same pid).
+LIMIT_FILE_SIZE = (
+    "import os, resource, sys; n = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (n, resource.RLIM_INFINITY)); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
 @contextlib.contextmanager
 def serving(
-    model_path: Path | str, *extra: str, api_key: str | None = None, ready: bool = True
+    model_path: Path | str,
+    *extra: str,
+    api_key: str | None = None,
+    ready: bool = True,
+    file_size_limit: int | None = None,
 ) -> Iterator[RunningServer]:
     """A server with ``extra`` options, stopped on exit. Its output goes to a temporary log,
-    deleted on exit. With ``ready=False`` it is yielded at once, while the model loads."""
+    deleted on exit. With ``ready=False`` it is yielded at once, while the model loads.
+    ``file_size_limit``: its RLIMIT_FSIZE, so that a write past it fails as on a full disk
+    (EFBIG; Python ignores SIGXFSZ); ``resource.prlimit`` on its pid lifts it."""
     fd, log_name = tempfile.mkstemp(prefix="streaminfer-serve-", suffix=".log")
     os.close(fd)
     log_path = Path(log_name)
     try:
         port = launch.free_port()
-        child = launch.start(serve_args(model_path, port, *extra), port, log_path)
+        cmd = serve_args(model_path, port, *extra)
+        if file_size_limit is not None:
+            cmd = [sys.executable, "-c", LIMIT_FILE_SIZE, str(file_size_limit), *cmd]
+        child = launch.start(cmd, port, log_path)
         server = RunningServer(child.process, child.port, child.log_path, api_key)
         try:
             if ready:

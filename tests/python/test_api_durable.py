@@ -5,6 +5,7 @@ reported; a state directory from another model is decoded again; export and impo
 from __future__ import annotations
 
 import json
+import resource
 import signal
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import RunningServer, create_session, records, serving
+from api_server import RunningServer, assert_error, create_session, records, serving
 from polling import wait_for
 
 QUESTION = "Is the last close above the first? Answer yes or no."
@@ -121,6 +122,34 @@ def test_kill9_in_a_push_storm_loses_no_acknowledged_record(model_path: Path, st
         expected = list(range(now["enqueued"] - 24, now["enqueued"]))
         assert window == expected
         assert set(sent_cnt[-24:]) <= set(window) | set(range(len(acked), now["enqueued"]))
+
+
+def test_a_failed_log_write_queues_nothing_and_pushes_go_on_once_the_disk_has_room(
+    model_path: Path, state_dir: Path
+) -> None:
+    acked: list[dict[str, Any]] = []
+    options = ("--state-dir", str(state_dir), "--fsync", "always")
+    with serving(model_path, *options, file_size_limit=4096) as server, server.client() as client:
+        sid = create_session(client, "event", window_size=24)["session_id"]
+        push = f"/v1/sessions/{sid}/stream/push"
+        while (response := client.post(push, json={"data": records("event", 5, len(acked))})).is_success:
+            acked.extend(records("event", 5, len(acked)))
+            assert len(acked) < 1000, "the log never reached the file size limit"
+        assert assert_error(response, 507)["code"] == "state_write_failed"
+        status = client.get(f"/v1/sessions/{sid}/stream/status").json()
+        assert status["statistics"]["total_enqueued"] == len(acked)  # the refused push queued nothing
+        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        for _ in range(3):
+            response = client.post(push, json={"data": records("event", 5, len(acked))})
+            assert response.status_code == 200 and response.json()["pushed"] == 5, response.text
+            acked.extend(records("event", 5, len(acked)))
+        drained(client, sid)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=30)
+    with restart(model_path, state_dir) as server, server.client() as client:
+        now = snapshot(client, sid)
+        assert now["enqueued"] == len(acked)
+        assert [e["record"]["cnt"] for e in now["window"]] == [r["cnt"] for r in acked[-24:]]
 
 
 def segments(state_dir: Path, sid: str) -> list[Path]:

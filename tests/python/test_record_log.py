@@ -35,7 +35,9 @@ def test_a_torn_tail_is_cut_and_counted(tmp_path: Path) -> None:
     log, _ = RecordLog.open(tmp_path, "always")
     for start in (0, 2, 4):
         log.append(records(2, start))
-    assert log.fsyncs == 3
+    assert (log.durable_seq, log.fsyncs) == (0, 0)  # "always": the caller's fsync, off the event loop
+    log.fsync()
+    assert (log.durable_seq, log.fsyncs) == (6, 1)
     segment = log._segment.path
     log.close()
     size = segment.stat().st_size
@@ -61,6 +63,37 @@ def test_a_corrupt_entry_cuts_everything_after_it(tmp_path: Path) -> None:
     log, report = RecordLog.open(tmp_path, "never")
     assert (report.records, report.lost_records, log.next_seq) == (0, 2, 0)
     assert "fails its check" in report.detail
+    log.close()
+
+
+def test_a_log_behind_its_checkpoint_starts_over_there(tmp_path: Path) -> None:
+    """A power loss took the log's tail, not the (fsynced) checkpoint's: the records the
+    log still holds are all in the checkpoint, and only what is past it counts as lost."""
+    log, _ = RecordLog.open(tmp_path, "never")
+    log.append(records(3))
+    log.append(records(4, 3))
+    segment = log._segment.path
+    log.close()
+    segment.write_bytes(segment.read_bytes()[:-5])
+    log, report = RecordLog.open(tmp_path, "never", start_seq=5)
+    assert (report.lost_records, log.next_seq) == (2, 5)  # records 5 and 6; 3 and 4 are in the checkpoint
+    assert list(log.read_from(0)) == []
+    assert log.append(records(1, 5)) == 5
+    log.close()
+    log, report = RecordLog.open(tmp_path, "never", start_seq=5)
+    assert (report.truncated_bytes, [seq for seq, _ in log.read_from(5)]) == (0, [5])
+    log.close()
+
+
+def test_a_log_that_starts_after_its_checkpoint_is_cut(tmp_path: Path) -> None:
+    """Records between the checkpoint and the log's first segment are missing: what follows
+    the hole cannot be pushed again in order, so it is cut and reported."""
+    log, _ = RecordLog.open(tmp_path, "never", start_seq=8)
+    log.append(records(2, 8))
+    log.close()
+    log, report = RecordLog.open(tmp_path, "never", start_seq=5)
+    assert "does not start at record 5" in report.detail
+    assert (report.lost_unknown, log.next_seq, list(log.read_from(0))) == (True, 5, [])
     log.close()
 
 

@@ -5,7 +5,7 @@
                                    /seg-*.log          its records (record_log.py)
     STATE_DIR/unrestorable/<session_id>-<unix time>/    sessions that could not be brought back
 
-A push is written to the log before it is acknowledged. A checkpoint (the
+A push is written to the log before it is queued (so before it is acknowledged). A checkpoint (the
 window, as the decode thread sees it between two tasks) is written after
 the configuration changes, and whenever the log has grown by a window's
 worth of records since the last one; the log then drops the segments every
@@ -27,7 +27,7 @@ import hashlib
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,19 +88,43 @@ class SessionStore:
         self.window_size = 0  # set by the first checkpoint: records that trigger the next
         self._lock = asyncio.Lock()
         self._pending: asyncio.Task[None] | None = None
+        self._syncing: asyncio.Future[None] | None = None
 
-    def log_push(self, records: Sequence[Any], pushed: int, total_enqueued: int, session: Session) -> None:
-        """Write what a push accepted (its first ``pushed`` records), before it is acknowledged.
-        OSError (a full disk) propagates: the push must not be acknowledged."""
-        if pushed == 0:
-            return
-        first = self.log.append(records[:pushed])
-        if first + pushed != total_enqueued:  # the log and the core number records alike
-            raise RuntimeError(f"{self.session_id}: log seq {first + pushed}, core seq {total_enqueued}")
+    def before_accept(self, records: Sequence[Any]) -> Callable[[int, int], None]:
+        """The push's accept hook (``Session.push``): the records the core is about to accept
+        are written to the log first, so none is decoded, or checkpointed, before it is on
+        file. OSError (a full disk) propagates: the push fails whole and is not acknowledged."""
+
+        def write(first_seq: int, count: int) -> None:
+            if first_seq != self.log.next_seq:  # the log and the core number records alike
+                raise RuntimeError(f"{self.session_id}: log seq {self.log.next_seq}, core seq {first_seq}")
+            self.log.append(records[:count])
+
+        return write
+
+    def accepted(self, pushed: int, session: Session) -> None:
+        """After a push: start a checkpoint when the log has grown by a window's worth."""
         self.logged_since_checkpoint += pushed
         due = self.logged_since_checkpoint >= max(self.window_size, MIN_CHECKPOINT_RECORDS)
         if due and self._pending is None:
             self._pending = asyncio.ensure_future(self._background_checkpoint(session))
+
+    async def wait_durable(self) -> None:
+        """With --fsync always: return once every record logged so far is on disk. One fsync
+        at a time, in a worker thread; the pushes that wait meanwhile share the next one."""
+        if self.state.fsync != "always":
+            return
+        target = self.log.next_seq
+        while self.log.durable_seq < target:
+            if self._syncing is None:
+                self._syncing = asyncio.ensure_future(self._sync())
+            await asyncio.shield(self._syncing)
+
+    async def _sync(self) -> None:
+        try:
+            await asyncio.to_thread(self.log.fsync)
+        finally:
+            self._syncing = None
 
     async def _background_checkpoint(self, session: Session) -> None:
         try:
@@ -166,7 +190,7 @@ class StateDir:
         self.stores: dict[str, SessionStore] = {}
 
     def open_store(
-        self, session_id: str, spec: SessionSpec, start_seq: int = 0
+        self, session_id: str, spec: SessionSpec, start_seq: int
     ) -> tuple[SessionStore, ScanReport]:
         log, report = RecordLog.open(self.sessions_dir / session_id, self.fsync, self.flusher, start_seq)
         store = SessionStore(self, session_id, spec, log)

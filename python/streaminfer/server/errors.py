@@ -339,7 +339,7 @@ class StateWriteFailed(
     InsufficientStorage,
     code="state_write_failed",
     when="with `--state-dir`, the session's files could not be written (a full disk, a read-only "
-    "file system); a push answered so is queued but not durable",
+    "file system); a push answered so queued nothing",
 ):
     pass
 

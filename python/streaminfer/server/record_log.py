@@ -11,8 +11,9 @@ leaves whole entries; a power loss may leave a torn tail, which ``open``
 finds (a short entry, a bad checksum, a gap) and cuts off, reporting what was
 lost.
 
-Threads: the event loop appends, rolls, drops and reads; the Flusher's thread
-only fsyncs, under the log's lock, so it never fsyncs a closed descriptor.
+Threads: the event loop appends, rolls, drops and reads; fsync runs in other
+threads (the Flusher's, or a worker's for "always"), under the log's lock, so
+it never fsyncs a closed descriptor.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class RecordLog:
         self.fsync_mode = fsync
         self.flusher = flusher
         self.next_seq = next_seq
+        self.durable_seq = next_seq  # every record below it was fsynced
         self.fsyncs = 0
         self._segment = segment
         self._segment_entries = 0
@@ -136,15 +138,22 @@ class RecordLog:
 
     @classmethod
     def open(
-        cls, directory: Path, fsync: str, flusher: Flusher | None = None, start_seq: int = 0
+        cls, directory: Path, fsync: str, flusher: Flusher | None = None, start_seq: int | None = None
     ) -> tuple[RecordLog, ScanReport]:
-        """Scan the segments, cut a torn or corrupt tail, and open the last one for appending."""
+        """Scan the segments, cut a torn or corrupt tail, and open the last one for appending.
+
+        ``start_seq`` is where the session's checkpoint ends: the log must begin at or
+        before it (what follows a hole is cut). A log that ends before it, its tail lost
+        to a power loss, holds nothing the checkpoint lacks: it starts over at start_seq.
+        None: the log begins where its first segment does (0 when it has none)."""
         directory.mkdir(parents=True, exist_ok=True)
         segments = _segments(directory)
         entries = records = truncated = lost = 0
         unknown = False
         detail = ""
-        next_seq = segments[0].first_seq if segments else start_seq
+        if start_seq is None:
+            start_seq = segments[0].first_seq if segments else 0
+        next_seq = min(segments[0].first_seq, start_seq) if segments else start_seq
         kept: list[_Segment] = []
         last_entries = 0
         for seg in segments:
@@ -156,7 +165,7 @@ class RecordLog:
                 continue
             if seg.first_seq != next_seq or not data.startswith(MAGIC):
                 bad_at = 0
-                why = "does not continue the previous one" if seg.first_seq != next_seq else "has no header"
+                why = f"does not start at record {next_seq}" if seg.first_seq != next_seq else "has no header"
             else:
                 bad_at, last_entries, why = len(data), 0, ""
                 end = len(MAGIC)
@@ -170,8 +179,9 @@ class RecordLog:
                 cut = data[bad_at:]
                 truncated += len(cut)
                 if len(cut) >= HEADER.size and bad_at > 0:
-                    length, count, _, _ = HEADER.unpack_from(cut)
-                    lost += count if length <= MAX_ENTRY_BYTES else 0
+                    length, count, first, _ = HEADER.unpack_from(cut)
+                    # the checkpoint holds what is below start_seq
+                    lost += max(0, first + count - max(first, start_seq)) if length <= MAX_ENTRY_BYTES else 0
                     unknown = unknown or length > MAX_ENTRY_BYTES or len(cut) > HEADER.size + length
                 else:
                     unknown = True
@@ -181,21 +191,27 @@ class RecordLog:
                     continue
                 os.truncate(seg.path, bad_at)
             kept.append(seg)
+        behind = next_seq < start_seq
+        if behind:
+            for seg in kept:
+                seg.path.unlink()
+            kept, next_seq = [], start_seq
         if kept:
             current = kept[-1]
         else:
             current, last_entries = _Segment(directory / _segment_name(next_seq), next_seq), 0
         log = cls(directory, fsync, flusher, current, next_seq)
         log._segment_entries = last_entries
-        if truncated:
+        if truncated or behind:
             log.fsync()
             _fsync_dir(directory)
         report = ScanReport(len(segments), entries, records, truncated, lost, unknown, detail, next_seq)
         return log, report
 
     def append(self, records: Sequence[Any]) -> int:
-        """Write one entry; returns its first seq. On "always" it is on disk on return; on
-        "batch" the flusher syncs it within BATCH_FSYNC_DELAY_S. OSError leaves the log as it was."""
+        """Write one entry; returns its first seq. On "batch" the flusher syncs it within
+        BATCH_FSYNC_DELAY_S; on "always" the caller calls fsync() (the server does it off the
+        event loop, one fsync for the pushes waiting at once). OSError leaves the log as it was."""
         first = self.next_seq
         if not records:
             return first
@@ -215,9 +231,7 @@ class RecordLog:
             raise
         self.next_seq = first + len(records)
         self._segment_entries += 1
-        if self.fsync_mode == "always":
-            self.fsync()
-        elif self.flusher is not None:
+        if self.flusher is not None:
             self.flusher.mark(self)
         return first
 
@@ -262,10 +276,13 @@ class RecordLog:
         return sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
 
     def fsync(self) -> None:
+        """Any thread. Every record appended before the call is on disk on return."""
         with self._lock:
             if self._fd is not None:
+                written = self.next_seq  # read before the fsync: each of its writes has returned
                 os.fsync(self._fd)
                 self.fsyncs += 1
+                self.durable_seq = max(self.durable_seq, written)
 
     def close(self) -> None:
         with self._lock:

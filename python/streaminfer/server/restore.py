@@ -105,6 +105,9 @@ async def restore_session(rt: Runtime, engine: Engine, state: StateDir, director
     progress.from_kv += session.restored_from_kv
     pending = [record for _, record in store.log.read_from(file.next_seq)]
     await push_again(session, pending)
+    enqueued = session.state().counters.total_enqueued
+    if enqueued != store.log.next_seq:  # the log ends where the session's numbering goes on
+        raise RuntimeError(f"the log ends at record {store.log.next_seq}, the restored session at {enqueued}")
     window = sum("record" in e for e in file.window)
     return window + len(pending)
 

@@ -24,20 +24,23 @@ from streaminfer.server.schemas import PushBody
 from streaminfer.server.sse import PING, EventStreamResponse, frame
 
 
-def push_records(entry: SessionEntry, body: PushBody, max_records: int) -> r.PushResult:
+async def push_records(entry: SessionEntry, body: PushBody, max_records: int) -> r.PushResult:
     """Validate a whole batch, then enqueue it (never waits for the model). Shared with /ws.
 
-    The count is checked first, so an oversized batch costs no validation."""
+    The count is checked first, so an oversized batch costs no validation.
+    With --state-dir the accepted records are logged before they are queued,
+    and with --fsync always the answer waits for them to be on disk."""
     n = len(body["data"])
     if n > max_records:
         raise TooManyRecords(
             f"{n} records in one push; the limit is {max_records} (--max-records-per-push)", param="data"
         )
-    with core_errors(param="data"):
-        result = entry.session.push(body["data"])
-    if entry.store is not None:
-        with state_write_errors():
-            entry.store.log_push(body["data"], result.pushed, result.total_enqueued, entry.session)
+    data, store = body["data"], entry.store
+    with core_errors(param="data"), state_write_errors():
+        result = entry.session.push(data, None if store is None else store.before_accept(data))
+        if store is not None:
+            store.accepted(result.pushed, entry.session)
+            await store.wait_durable()
     return views.push_result(result)
 
 
@@ -50,7 +53,7 @@ async def push(request: Request, body: PushBody) -> r.PushResult:
     """
     rt = get_runtime(request)
     with rt.registry.use(request.path_params["session_id"]) as entry:
-        return push_records(entry, body, rt.config.max_records_per_push)
+        return await push_records(entry, body, rt.config.max_records_per_push)
 
 
 async def stream_status(request: Request) -> r.StreamStatus:

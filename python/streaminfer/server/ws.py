@@ -76,7 +76,7 @@ class Connection:
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "push":
-            result = push_records(self.entry, parse(frame, PushBody), self.max_records)
+            result = await push_records(self.entry, parse(frame, PushBody), self.max_records)
             self.entry.last_used_at = now_ms()
             ack = {key: result[key] for key in ("pushed", "dropped", "queue_size")}
             await self.send("push_ack", ack)
