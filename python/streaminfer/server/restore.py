@@ -90,16 +90,7 @@ async def restore_session(rt: Runtime, engine: Engine, state: StateDir, director
         )
         progress.records_lost += report.lost_records
     spec = file.spec
-    session = await asyncio.to_thread(
-        engine.create_session,
-        session_id,
-        spec.type,
-        spec.prompt,
-        spec.context_size,
-        spec.window_size,
-        None,
-        file.checkpoint(kv_state),
-    )
+    session = await asyncio.to_thread(spec.create, engine, session_id, None, file.checkpoint(kv_state))
     entry = rt.registry.add(session, rt.session_kv_bytes(spec.context_size))
     entry.spec, entry.store = spec, store
     progress.from_kv += session.restored_from_kv
@@ -128,5 +119,5 @@ async def restore_all(rt: Runtime, engine: Engine, state: StateDir) -> None:
                 await asyncio.to_thread(engine.destroy_session, directory.name)
             target = state.set_aside(directory, f"{type(exc).__name__}: {exc}")
             logger.error("session %s not restored (%s); its files are in %s", directory.name, exc, target)
-        rt.announce(f"{progress.describe()} ({time.perf_counter() - started:.1f} s)")
+        rt.announce(f"{progress.describe()} ({time.perf_counter() - started:.2f} s)")
     progress.done = True

@@ -82,16 +82,7 @@ async def import_session(request: Request) -> r.SessionCreated:
     with rt.registry.reserve(kv_bytes) as session_id:
         with core_errors(param="body"):
             checkpoint = file.checkpoint()
-            session = await asyncio.to_thread(
-                engine.create_session,
-                session_id,
-                spec.type,
-                spec.prompt,
-                spec.context_size,
-                spec.window_size,
-                None,
-                checkpoint,
-            )
+            session = await asyncio.to_thread(spec.create, engine, session_id, None, checkpoint)
         entry = rt.registry.add(session, kv_bytes)
         entry.spec = spec
     await rt.persist(entry)

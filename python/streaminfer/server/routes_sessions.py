@@ -43,15 +43,7 @@ async def init_session(request: Request, body: InitBody) -> r.SessionCreated:
     kv_bytes = rt.session_kv_bytes(spec.context_size)
     with rt.registry.reserve(kv_bytes) as session_id:
         with core_errors():
-            session = await asyncio.to_thread(
-                engine.create_session,
-                session_id,
-                spec.type,
-                spec.prompt,
-                spec.context_size,
-                spec.window_size,
-                flash or None,
-            )
+            session = await asyncio.to_thread(spec.create, engine, session_id, flash or None)
         entry = rt.registry.add(session, kv_bytes)
         entry.spec = spec
     await rt.persist(entry)

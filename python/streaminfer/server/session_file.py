@@ -28,6 +28,19 @@ class SessionSpec:
     context_size: int = 0
     window_size: int = 0
 
+    def create(
+        self,
+        engine: _core.Engine,
+        session_id: str,
+        flash: list[tuple[str, int | None]] | None = None,
+        restore: _core.Checkpoint | None = None,
+    ) -> _core.Session:
+        """The core session (blocks while the prefix and a restored window decode: call it
+        in a worker thread)."""
+        return engine.create_session(
+            session_id, self.type, self.prompt, self.context_size, self.window_size, flash, restore
+        )
+
 
 @dataclass(frozen=True)
 class SessionFile:
