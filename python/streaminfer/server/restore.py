@@ -27,6 +27,8 @@ logger = logging.getLogger("streaminfer.server")
 
 # Records pushed again per call, at most: the queue takes them as it has room.
 REPLAY_CHUNK = 512
+# Sessions restored at once (each holds its kv.bin in memory meanwhile).
+RESTORE_CONCURRENCY = 4
 
 
 @dataclass
@@ -104,20 +106,29 @@ async def restore_session(rt: Runtime, engine: Engine, state: StateDir, director
 
 
 async def restore_all(rt: Runtime, engine: Engine, state: StateDir) -> None:
+    """Restore every saved session, RESTORE_CONCURRENCY at a time: a restore is a control
+    task of the decode thread and runs before any flash answer, so restores queued
+    together run back to back, not each behind the flash answers of the one before."""
     progress = rt.restore_progress
     saved = state.saved()
     progress.sessions_total = len(saved)
     started = time.perf_counter()
-    for directory in saved:
-        try:
-            progress.records_restored += await restore_session(rt, engine, state, directory)
-            progress.sessions_restored += 1
-        except Exception as exc:
-            progress.sessions_failed += 1
-            if directory.name in rt.registry:
-                rt.registry.remove(directory.name)
-                await asyncio.to_thread(engine.destroy_session, directory.name)
-            target = state.set_aside(directory, f"{type(exc).__name__}: {exc}")
-            logger.error("session %s not restored (%s); its files are in %s", directory.name, exc, target)
-        rt.announce(f"{progress.describe()} ({time.perf_counter() - started:.2f} s)")
+    slots = asyncio.Semaphore(RESTORE_CONCURRENCY)
+
+    async def restore(directory: Path) -> None:
+        async with slots:
+            try:
+                records = await restore_session(rt, engine, state, directory)
+                progress.records_restored += records  # not `+= await`: it would add to a stale total
+                progress.sessions_restored += 1
+            except Exception as exc:
+                progress.sessions_failed += 1
+                if directory.name in rt.registry:
+                    rt.registry.remove(directory.name)
+                    await asyncio.to_thread(engine.destroy_session, directory.name)
+                target = state.set_aside(directory, f"{type(exc).__name__}: {exc}")
+                logger.error("session %s not restored (%s); its files are in %s", directory.name, exc, target)
+            rt.announce(f"{progress.describe()} ({time.perf_counter() - started:.2f} s)")
+
+    await asyncio.gather(*(restore(directory) for directory in saved))
     progress.done = True
