@@ -51,6 +51,15 @@ def test_a_torn_tail_is_cut_and_counted(tmp_path: Path) -> None:
     log.close()
 
 
+def test_close_fsyncs_so_no_waiter_is_left_behind(tmp_path: Path) -> None:
+    """A push waiting for its fsync while its session is deleted sees the log durable."""
+    log, _ = RecordLog.open(tmp_path, "always")
+    log.append(records(3))
+    log.close()
+    log.fsync()  # closed: nothing to do
+    assert log.durable_seq == 3
+
+
 def test_a_corrupt_entry_cuts_everything_after_it(tmp_path: Path) -> None:
     log, _ = RecordLog.open(tmp_path, "never")
     log.append(records(2))

@@ -290,6 +290,7 @@ class RecordLog:
         if fd is not None:
             if self.fsync_mode != "never":
                 os.fsync(fd)
+                self.durable_seq = self.next_seq  # a waiter for a later fsync stops waiting
             os.close(fd)
 
     def destroy(self) -> None:
