@@ -8,8 +8,11 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 
 namespace streaminfer::bindings {
 
@@ -19,7 +22,78 @@ namespace {
     throw record_error("data[" + std::to_string(index) + "]." + field + ": " + why, index, field);
 }
 
-// Validates one record (a dict) against its type's fields.
+void set_timestamp(record & rec, int64_t index, int64_t t, bool in_range) {
+    std::string why;
+    if (!check_timestamp(in_range ? t : -1, why)) { // -1: out of range either way
+        bad_field(index, "timestamp", why);
+    }
+    rec.has_timestamp = true;
+    rec.timestamp = t;
+}
+
+void set_number(record & rec, const field_spec & spec, int64_t index, double value) {
+    std::string why;
+    if (!check_number(spec, value, why)) {
+        bad_field(index, spec.name, why);
+    }
+    rec.num[static_cast<size_t>(spec.slot)] = value;
+}
+
+// A string field's value (a Python str), checked.
+void set_text(record & rec, const field_spec & spec, int64_t index, PyObject * v) {
+    if (!PyUnicode_Check(v)) {
+        bad_field(index, spec.name, "must be a string");
+    }
+    Py_ssize_t n = 0;
+    const char * s = PyUnicode_AsUTF8AndSize(v, &n);
+    if (s == nullptr) {
+        PyErr_Clear();
+        bad_field(index, spec.name, "must be valid UTF-8 text");
+    }
+    std::string text(s, static_cast<size_t>(n));
+    std::string why;
+    if (!check_text(text, why)) {
+        bad_field(index, spec.name, why);
+    }
+    rec.str[static_cast<size_t>(spec.slot)] = std::move(text);
+}
+
+// One numeric column read through the buffer protocol where it lies (any
+// stride, no copy): float64, where NaN marks a missing value, or int64.
+class numeric_column {
+public:
+    numeric_column(const py::handle & obj, const std::string & name, size_t count) {
+        if (PyObject_CheckBuffer(obj.ptr()) == 0) {
+            throw param_error("column '" + name + "': a buffer of numbers expected (a numpy array)", "columns");
+        }
+        info_ = py::reinterpret_borrow<py::buffer>(obj).request();
+        is_int_ = info_.itemsize == 8 && (info_.format == "l" || info_.format == "q");
+        if (!is_int_ && info_.format != py::format_descriptor<double>::format()) {
+            throw param_error("column '" + name + "': float64 or int64 values expected (buffer format '" +
+                                  info_.format + "')", "columns");
+        }
+        if (info_.ndim != 1 || static_cast<size_t>(info_.shape[0]) != count) {
+            throw param_error("column '" + name + "': one dimension of " + std::to_string(count) + " values expected",
+                              "columns");
+        }
+    }
+
+    bool missing(size_t i) const { return !is_int_ && std::isnan(at<double>(i)); }
+    bool is_int() const { return is_int_; }
+    int64_t as_int(size_t i) const { return at<int64_t>(i); }
+    double  as_double(size_t i) const { return is_int_ ? static_cast<double>(at<int64_t>(i)) : at<double>(i); }
+
+private:
+    template <typename T> T at(size_t i) const {
+        T v;
+        std::memcpy(&v, static_cast<const char *>(info_.ptr) + static_cast<py::ssize_t>(i) * info_.strides[0], sizeof v);
+        return v;
+    }
+
+    py::buffer_info info_;
+    bool            is_int_ = false;
+};
+
 } // namespace
 
 record parse_record(record_type type, const py::handle & obj, int64_t index) {
@@ -35,12 +109,7 @@ record parse_record(record_type type, const py::handle & obj, int64_t index) {
         }
         int overflow = 0;
         const long long t = PyLong_AsLongLongAndOverflow(ts, &overflow);
-        std::string why;
-        if (!check_timestamp(overflow != 0 ? -1 : t, why)) { // -1: out of range either way
-            bad_field(index, "timestamp", why);
-        }
-        rec.has_timestamp = true;
-        rec.timestamp = t;
+        set_timestamp(rec, index, t, overflow == 0);
     }
     for (const field_spec & spec : record_spec(type).fields) {
         PyObject * v = PyDict_GetItemString(dict, spec.name);
@@ -51,21 +120,7 @@ record parse_record(record_type type, const py::handle & obj, int64_t index) {
             continue;
         }
         if (spec.kind == FIELD_KIND_STR) {
-            if (!PyUnicode_Check(v)) {
-                bad_field(index, spec.name, "must be a string");
-            }
-            Py_ssize_t n = 0;
-            const char * s = PyUnicode_AsUTF8AndSize(v, &n);
-            if (s == nullptr) {
-                PyErr_Clear();
-                bad_field(index, spec.name, "must be valid UTF-8 text");
-            }
-            std::string text(s, static_cast<size_t>(n));
-            std::string why;
-            if (!check_text(text, why)) {
-                bad_field(index, spec.name, why);
-            }
-            rec.str[static_cast<size_t>(spec.slot)] = std::move(text);
+            set_text(rec, spec, index, v);
             continue;
         }
         double value = 0;
@@ -82,13 +137,75 @@ record parse_record(record_type type, const py::handle & obj, int64_t index) {
         } else {
             bad_field(index, spec.name, spec.kind == FIELD_KIND_INT ? "must be an integer" : "must be a number");
         }
-        std::string why;
-        if (!check_number(spec, value, why)) {
-            bad_field(index, spec.name, why);
-        }
-        rec.num[static_cast<size_t>(spec.slot)] = value;
+        set_number(rec, spec, index, value);
     }
     return rec;
+}
+
+std::vector<record> parse_columns(record_type type, size_t count, const py::dict & columns) {
+    const record_type_spec & rt = record_spec(type);
+    for (const auto & item : columns) {
+        const std::string name = py::str(item.first);
+        const bool known = name == "timestamp" || std::any_of(rt.fields.begin(), rt.fields.end(),
+                                                              [&](const field_spec & f) { return name == f.name; });
+        if (!known) {
+            throw param_error("column '" + name + "' is not a field of " + rt.name, "columns");
+        }
+    }
+    // Per field, in line order: its numbers or its texts (or neither: no column).
+    std::vector<std::optional<numeric_column>> numbers(rt.fields.size());
+    std::vector<py::sequence>                  texts(rt.fields.size());
+    for (size_t k = 0; k < rt.fields.size(); ++k) {
+        const field_spec & spec = rt.fields[k];
+        if (!columns.contains(spec.name)) {
+            if (spec.required && count > 0) {
+                bad_field(0, spec.name, "is required (no column '" + std::string(spec.name) + "')");
+            }
+            continue;
+        }
+        const py::object col = columns[spec.name];
+        if (spec.kind != FIELD_KIND_STR) {
+            numbers[k].emplace(col, spec.name, count);
+        } else if (PyUnicode_Check(col.ptr()) || !PySequence_Check(col.ptr()) ||
+                   static_cast<size_t>(PySequence_Size(col.ptr())) != count) {
+            throw param_error("column '" + std::string(spec.name) + "': a sequence of " + std::to_string(count) +
+                                  " strings expected", "columns");
+        } else {
+            texts[k] = py::reinterpret_borrow<py::sequence>(col);
+        }
+    }
+    std::optional<numeric_column> stamps;
+    if (columns.contains("timestamp")) {
+        stamps.emplace(columns["timestamp"], "timestamp", count);
+    }
+    // Record by record, as parse_record: the first bad record is the one named.
+    std::vector<record> out(count);
+    for (size_t i = 0; i < count; ++i) {
+        record & rec = out[i];
+        rec.type = type;
+        const auto index = static_cast<int64_t>(i);
+        if (stamps && stamps->is_int()) {
+            set_timestamp(rec, index, stamps->as_int(i), true);
+        } else if (stamps && !stamps->missing(i)) {
+            const double t = stamps->as_double(i);
+            if (t != std::floor(t)) {
+                bad_field(index, "timestamp", "must be an integer (Unix seconds)");
+            }
+            const bool in_range = std::fabs(t) < 9.2e18; // within int64
+            set_timestamp(rec, index, in_range ? static_cast<int64_t>(t) : -1, in_range);
+        }
+        for (size_t k = 0; k < rt.fields.size(); ++k) {
+            const field_spec & spec = rt.fields[k];
+            if (numbers[k] && !numbers[k]->missing(i)) {
+                set_number(rec, spec, index, numbers[k]->as_double(i));
+            } else if (texts[k] && !texts[k][i].is_none()) {
+                set_text(rec, spec, index, py::object(texts[k][i]).ptr());
+            } else if (spec.required) {
+                bad_field(index, spec.name, numbers[k] ? "is required (NaN marks a missing value)" : "is required");
+            }
+        }
+    }
+    return out;
 }
 
 py::dict record_dict(const record & rec) {

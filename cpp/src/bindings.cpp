@@ -161,6 +161,15 @@ std::shared_ptr<engine> make_engine(const std::string & path, int32_t n_ctx, int
     return std::make_shared<engine>(p);
 }
 
+// Called with the GIL held (push never releases it); a Python exception
+// propagates as itself and the push changes nothing. `fn` outlives the push.
+accept_hook python_hook(const py::object & fn) {
+    if (fn.is_none()) {
+        return {};
+    }
+    return [&fn](int64_t first_seq, int64_t count) { fn(first_seq, count); };
+}
+
 void bind_session(py::module_ & m) {
     py::class_<py_session>(m, "Session")
         .def_property_readonly("session_id", [](const py_session & ps) { return ps.s->id(); })
@@ -168,14 +177,18 @@ void bind_session(py::module_ & m) {
         .def_property_readonly("context_size", [](const py_session & ps) { return ps.s->n_ctx(); })
         .def_property_readonly("window_size", [](const py_session & ps) { return ps.s->window_size(); })
         .def("push", [](py_session & ps, const py::list & records, const py::object & before_accept) {
-            accept_hook hook;
-            if (!before_accept.is_none()) {
-                // Called with the GIL held (push never releases it); a Python
-                // exception propagates as itself and the push changes nothing.
-                hook = [&before_accept](int64_t first_seq, int64_t count) { before_accept(first_seq, count); };
-            }
-            return ps.eng->push(*ps.s, parse_records(ps.s->type(), records), hook);
+            return ps.eng->push(*ps.s, parse_records(ps.s->type(), records), python_hook(before_accept));
         }, py::arg("records"), py::arg("before_accept") = py::none())
+        .def("push_columns", [](py_session & ps, size_t count, const py::dict & columns, const py::object & before_accept) {
+            return ps.eng->push(*ps.s, parse_columns(ps.s->type(), count, columns), python_hook(before_accept));
+        }, py::arg("count"), py::arg("columns"), py::arg("before_accept") = py::none())
+        .def("window", [](const py_session & ps) {
+            py::list out;
+            for (const record & rec : ps.s->window_records()) {
+                out.append(record_dict(rec));
+            }
+            return out;
+        })
         .def("append_text", [](py_session & ps, const std::string & text) {
             py::gil_scoped_release nogil;
             return ps.eng->append_text(ps.s, text);

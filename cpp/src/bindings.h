@@ -37,6 +37,11 @@ py::dict to_dict(const field_map & fields);
 record_type         parse_type(const std::string & name);          // param_error "type"
 record              parse_record(record_type type, const py::handle & obj, int64_t index);
 std::vector<record> parse_records(record_type type, const py::list & items);
+// `count` records from columns by field name (and "timestamp"): numbers through
+// the buffer protocol (float64, NaN for missing, or int64), strings as a
+// sequence of str or None. param_error ("columns") for a column of the wrong
+// shape or name, record_error for a value.
+std::vector<record> parse_columns(record_type type, size_t count, const py::dict & columns);
 py::dict            record_dict(const record & rec);                 // parse_record's inverse
 
 void bind_records(py::module_ & m); // record_types(), format_record(), record_header()

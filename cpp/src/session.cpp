@@ -451,6 +451,17 @@ field_map session::stats() const {
     return window_stats(cfg_.type, records);
 }
 
+std::vector<record> session::window_records() const {
+    std::vector<record> out;
+    std::lock_guard<std::mutex> lock(view_mu_);
+    for (const window_entry & e : window_.entries()) {
+        if (e.is_record) {
+            out.push_back(e.rec);
+        }
+    }
+    return out;
+}
+
 std::string session::context_text() const {
     std::lock_guard<std::mutex> lock(view_mu_);
     std::string text = window_.prefix_text();

@@ -181,6 +181,7 @@ public:
     // Every latency stage, in STREAMINFER_LATENCY_STAGES order; never waits.
     std::vector<stage_latency> latencies() const { return latencies_.snapshot(); }
     field_map     stats() const;
+    std::vector<record> window_records() const; // oldest first; never waits on the decode thread
     // How open() restored the session: false when there was nothing to
     // restore, or the KV state did not load and the entries were decoded.
     bool          restored_from_kv() const { return restored_from_kv_.load(std::memory_order_acquire); }

@@ -284,6 +284,15 @@ class Session:
         count, numbered from first_seq) before any is queued; if it raises, nothing is.
         Producer side of the ring: call from one thread only (the event loop).
         """
+    def push_columns(
+        self, count: int, columns: dict[str, Any], before_accept: Callable[[int, int], object] | None = None
+    ) -> PushResult:
+        """As push, for ``count`` records given as columns by field name (and "timestamp"):
+        numbers as 1-D buffers of float64 (NaN: missing) or int64, read in place at any
+        stride; text as a sequence of str or None. ParamError ("columns") for a column of
+        an unknown name or the wrong shape or format."""
+    def window(self) -> list[dict[str, Any]]:
+        """The records in the window, oldest first, in the push format (never waits)."""
     def append_text(self, text: str) -> AppendResult:
         """Decode raw text into the live context."""
     def mark_prefix(self) -> PrefixMark:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from api_server import RunningServer, assert_error
 from hypothesis import HealthCheck, given, settings
@@ -214,3 +215,89 @@ def test_a_push_with_an_invalid_record_is_refused_with_its_param(
     check()
     status = client.get(f"/v1/sessions/{ids[type_name]}/stream/status").json()
     assert status["statistics"]["total_enqueued"] == 0  # a refused push queues nothing
+
+
+class Refused(Exception):
+    """Raised by the accept hook: the push was valid, and queues nothing."""
+
+
+def refuse(first_seq: int, count: int) -> None:
+    raise Refused
+
+
+def as_columns(rtype: _core.RecordType, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The records as numpy columns (NaN, or None for text, where a field is absent)."""
+    columns: dict[str, Any] = {}
+    for f in rtype.fields:
+        values = [r.get(f.name) for r in records]
+        if f.kind == "str":
+            columns[f.name] = values
+        else:
+            columns[f.name] = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+    stamps = [r.get("timestamp") for r in records]
+    if all(s is not None for s in stamps):
+        columns["timestamp"] = np.array(stamps, dtype=np.int64)
+    else:
+        columns["timestamp"] = np.array([math.nan if s is None else s for s in stamps], dtype=np.float64)
+    return columns
+
+
+def _bad_number(field: _core.RecordField) -> st.SearchStrategy[Any]:
+    """A number outside the field's range; for an integer field, also one not whole (a whole
+    float in a dict is of the wrong kind, where in a column it is a number: not drawn)."""
+    low = -1e300 if field.minimum is None else field.minimum
+    high = 1e300 if field.maximum is None else field.maximum
+    out = [
+        st.floats(min_value=-1e300, max_value=low, exclude_max=True),
+        st.floats(min_value=high, max_value=1e300, exclude_min=True),
+    ]
+    if field.kind == "int":
+        out = [s.map(lambda v: int(v) if v.is_integer() else v) for s in out]
+        out.append(st.floats(low, high).filter(lambda v: not v.is_integer()))
+    else:
+        out.append(st.sampled_from([math.inf, -math.inf]))
+    return st.one_of(out)
+
+
+def numeric_cases(rtype: _core.RecordType) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid records, or records with one bad number: the faults a column of numbers can carry."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        record = draw(valid_records(rtype))
+        numbers = [f for f in rtype.fields if f.kind != "str"]
+        if numbers and draw(st.booleans()):
+            f = draw(st.sampled_from(numbers))
+            record[f.name] = draw(_bad_number(f))
+        return record
+
+    return build()
+
+
+@pytest.mark.parametrize("type_name", sorted(TYPES))
+def test_columns_are_checked_by_the_same_rules_as_dicts(type_name: str, engine: _core.Engine) -> None:
+    """``push_columns`` accepts what ``push`` accepts and refuses the rest with the same message."""
+    rtype = TYPES[type_name]
+    session = engine.create_session(f"columns_{type_name}", type_name)
+
+    def outcome(push: Any) -> str:
+        try:
+            push()
+        except Refused:
+            return "accepted"
+        except _core.RecordError as exc:
+            return str(exc)
+        raise AssertionError("the accept hook was not called")
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None)
+    @given(records=st.lists(numeric_cases(rtype), min_size=1, max_size=3))
+    def check(records: list[dict[str, Any]]) -> None:
+        by_dicts = outcome(lambda: session.push(records, before_accept=refuse))
+        columns = as_columns(rtype, records)
+        by_columns = outcome(lambda: session.push_columns(len(records), columns, before_accept=refuse))
+        assert by_columns == by_dicts
+
+    try:
+        check()
+    finally:
+        engine.destroy_session(f"columns_{type_name}")
