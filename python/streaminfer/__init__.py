@@ -1,16 +1,53 @@
 """streaminfer: continuous inference over streaming data.
 
-Importing the package is cheap: the compiled core (``streaminfer._core``) and
-the server are imported only by the code that uses them.
+Importing the package is cheap: the compiled core and the server are imported
+only by the code that uses them. The public names are ``__all__``; ``Engine``
+(the in-process engine, ``streaminfer.engine``) loads the core on first use.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from streaminfer.results import (
+    Answer,
+    DataUpdated,
+    Event,
+    FlashAnswer,
+    PushResult,
+    SessionError,
+    SessionStatus,
+)
+
+if TYPE_CHECKING:
+    from streaminfer.engine import Engine, GenerationError, Session
 
 try:
     __version__ = version("streaminfer")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+_ENGINE_NAMES = ("Engine", "GenerationError", "Session")
+
+__all__ = [
+    "Answer",
+    "DataUpdated",
+    "Engine",
+    "Event",
+    "FlashAnswer",
+    "GenerationError",
+    "PushResult",
+    "Session",
+    "SessionError",
+    "SessionStatus",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE_NAMES:
+        from streaminfer import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'streaminfer' has no attribute {name!r}")
