@@ -121,6 +121,7 @@ MEASUREMENTS = (
     Measurement("fuzz", "", "schema-driven fuzzing of every REST route: responses >= 500, crashes, RSS"),
     Measurement("connections", "", "thousands of idle SSE/WebSocket subscribers: memory, push ack, delivery"),
     Measurement("fanout-cost", "", "the server's own time to fan an event out to N subscribers"),
+    Measurement("columns-push", "", "push of 100k OHLCV rows from numpy: columns vs a list of dicts"),
     Measurement("durable", "", "--state-dir: push cost by --fsync mode; restore with and without kv.bin"),
 )
 
