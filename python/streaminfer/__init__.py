@@ -1,8 +1,9 @@
 """streaminfer: continuous inference over streaming data.
 
-Importing the package is cheap: the compiled core and the server are imported
-only by the code that uses them. The public names are ``__all__``; ``Engine``
-(the in-process engine, ``streaminfer.engine``) loads the core on first use.
+Importing the package is cheap: the compiled core, the client and the server are
+imported only by the code that uses them. The public names are ``__all__``:
+``Engine`` (the in-process engine, ``streaminfer.engine``) loads the core on
+first use; ``Client`` and ``AsyncClient`` are ``streaminfer.client``'s.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from streaminfer.results import (
 )
 
 if TYPE_CHECKING:
+    from streaminfer.client import AsyncClient, Client
     from streaminfer.engine import Engine, GenerationError, Session
 
 try:
@@ -28,10 +30,18 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-_ENGINE_NAMES = ("Engine", "GenerationError", "Session")
+_LAZY = {
+    "AsyncClient": "streaminfer.client",
+    "Client": "streaminfer.client",
+    "Engine": "streaminfer.engine",
+    "GenerationError": "streaminfer.engine",
+    "Session": "streaminfer.engine",
+}
 
 __all__ = [
     "Answer",
+    "AsyncClient",
+    "Client",
     "DataUpdated",
     "Engine",
     "Event",
@@ -46,8 +56,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _ENGINE_NAMES:
-        from streaminfer import engine
+    if name in _LAZY:
+        import importlib
 
-        return getattr(engine, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'streaminfer' has no attribute {name!r}")

@@ -86,16 +86,18 @@ def serving(
     api_key: str | None = None,
     ready: bool = True,
     file_size_limit: int | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
     """A server with ``extra`` options, stopped on exit. Its output goes to a temporary log,
     deleted on exit. With ``ready=False`` it is yielded at once, while the model loads.
     ``file_size_limit``: its RLIMIT_FSIZE, so that a write past it fails as on a full disk
-    (EFBIG; Python ignores SIGXFSZ); ``resource.prlimit`` on its pid lifts it."""
+    (EFBIG; Python ignores SIGXFSZ); ``resource.prlimit`` on its pid lifts it. ``port``: a
+    port to listen on (a restart on the same one); a free one by default."""
     fd, log_name = tempfile.mkstemp(prefix="streaminfer-serve-", suffix=".log")
     os.close(fd)
     log_path = Path(log_name)
     try:
-        port = launch.free_port()
+        port = port or launch.free_port()
         cmd = serve_args(model_path, port, *extra)
         if file_size_limit is not None:
             cmd = [sys.executable, "-c", LIMIT_FILE_SIZE, str(file_size_limit), *cmd]
