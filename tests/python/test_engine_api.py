@@ -148,5 +148,5 @@ def test_answers_ad_hoc_questions_and_events(engine: Engine) -> None:
 def test_public_names_resolve_and_import_loads_no_core() -> None:
     for name in streaminfer.__all__:
         assert getattr(streaminfer, name) is not None, name
-    code = "import sys, streaminfer; sys.exit('streaminfer._core' in sys.modules)"
+    code = "import sys, streaminfer; sys.exit('streaminfer._core' in sys.modules or 'httpx' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
